@@ -1,0 +1,5 @@
+"""Experiments: one module per paper table. Each has `configure()`, `run()` and `load()`; notebooks call them."""
+
+EXPERIMENTS = {
+    "table1": "MobileOne Tab. 1 — rank correlation of latency with MACs and with parameter count",
+}

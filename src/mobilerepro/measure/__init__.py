@@ -1,0 +1,1 @@
+"""Measurement: complexity (params, MACs), latency backends, statistics, environment stamp."""

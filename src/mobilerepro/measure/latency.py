@@ -1,0 +1,377 @@
+"""Latency of models on several inference backends, measured the same way for all.
+
+Protocol for every (model, backend) pair: batch 1, eval mode, the inference (reparameterised) form of the model,
+a fixed and recorded thread count, warm-up runs, then timed runs of one full inference each (input already in
+place, output materialised). Timing is done in **rounds that interleave all pairs** in a shuffled, seeded order,
+so that slow drift of a shared machine (other jobs, thermal state) hits every model alike instead of whichever
+model happened to run during the disturbance.
+
+Backends: `torch` (PyTorch eager, CPU), `onnxruntime` (CPU execution provider), `openvino` (CPU, f32 precision
+hint: its CPU default is bf16 where the hardware has it), `cuda` (PyTorch on the first GPU), `coreml`
+(Core ML mlprogram; prediction exists only on macOS). A backend that cannot run here is reported *unavailable*
+with its reason; a model that fails to export or run on a backend is reported *failed* with its reason. Neither
+stops the measurement of the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import platform
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from mobilerepro import MobileReproError
+from mobilerepro.measure.stats import LatencySummary, summarize
+
+Runner = Callable[[], object]
+
+
+def one_line(error: BaseException) -> str:
+    """`Type: first line of the message`, for a table cell."""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}".strip().rstrip(":")
+
+
+class OnnxExports:
+    """ONNX files exported once per model and shared by the backends that read ONNX.
+
+    A failed export is remembered, so every backend that needs it reports the same reason.
+    """
+
+    def __init__(self, directory: Path, exporter: str = "torchscript", opset: int = 17):
+        if exporter not in ("torchscript", "dynamo"):
+            raise MobileReproError(f"unknown ONNX exporter {exporter!r}; choose 'torchscript' or 'dynamo'")
+        self.directory = Path(directory)
+        self.exporter = exporter
+        self.opset = opset
+        self._paths: dict[str, Path | BaseException] = {}
+
+    def path(self, key: str, model: torch.nn.Module, example: torch.Tensor) -> Path:
+        if key not in self._paths:
+            target = self.directory / f"{key}.onnx"
+            try:
+                export_onnx(model, example, target, exporter=self.exporter, opset=self.opset)
+                self._paths[key] = target
+            except Exception as error:  # noqa: BLE001 - any exporter failure becomes the row's reason
+                self._paths[key] = error
+        result = self._paths[key]
+        if isinstance(result, BaseException):
+            raise RuntimeError(f"ONNX export failed: {one_line(result)}") from result
+        return result
+
+
+def export_onnx(
+    model: torch.nn.Module, example: torch.Tensor, path: Path, *, exporter: str = "torchscript", opset: int = 17
+) -> Path:
+    """Export `model` (eval mode) to ONNX with a fixed batch-1 input named `input`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            str(path),
+            dynamo=exporter == "dynamo",
+            opset_version=max(opset, 18) if exporter == "dynamo" else opset,
+            input_names=["input"],
+            output_names=["output"],
+            **({"verbose": False} if exporter == "dynamo" else {}),
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Availability:
+    backend: str
+    available: bool
+    reason: str = ""
+
+
+class Backend:
+    """One way of running a model. Subclasses say whether they can run here and build a runner."""
+
+    name: str = ""
+    description: str = ""
+
+    def availability(self) -> Availability:
+        return Availability(self.name, True)
+
+    def prepare(
+        self, key: str, model: torch.nn.Module, example: torch.Tensor, *, threads: int, exports: OnnxExports
+    ) -> Runner:
+        raise NotImplementedError
+
+
+class TorchEagerBackend(Backend):
+    name = "torch"
+    description = "PyTorch eager, CPU, fp32"
+
+    def prepare(self, key, model, example, *, threads, exports):
+        model = model.eval()
+        x = example.contiguous()
+
+        def run():
+            with torch.inference_mode():
+                return model(x)
+
+        return run
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    description = "ONNX Runtime, CPU execution provider, fp32, all graph optimisations"
+
+    def availability(self):
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as error:
+            return Availability(self.name, False, f"onnxruntime is not installed ({error})")
+        return Availability(self.name, True)
+
+    def prepare(self, key, model, example, *, threads, exports):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            str(exports.path(key, model, example)), options, providers=["CPUExecutionProvider"]
+        )
+        feed = {session.get_inputs()[0].name: example.numpy()}
+        return lambda: session.run(None, feed)
+
+
+class OpenVinoBackend(Backend):
+    name = "openvino"
+    description = "OpenVINO, CPU plugin, f32 inference precision, latency hint"
+
+    def availability(self):
+        try:
+            import openvino as ov
+        except ImportError as error:
+            return Availability(self.name, False, f"openvino is not installed ({error})")
+        if "CPU" not in ov.Core().available_devices:
+            return Availability(self.name, False, "OpenVINO sees no CPU device")
+        return Availability(self.name, True)
+
+    def prepare(self, key, model, example, *, threads, exports):
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(
+            str(exports.path(key, model, example)),
+            "CPU",
+            {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+        )
+        request = compiled.create_infer_request()
+        feed = {0: example.numpy()}
+        return lambda: request.infer(feed)
+
+
+class CudaBackend(Backend):
+    name = "cuda"
+    description = "PyTorch eager on the first CUDA GPU, fp32, synchronised per run"
+
+    def availability(self):
+        if not torch.cuda.is_available():
+            return Availability(self.name, False, "no CUDA GPU visible to torch on this machine")
+        return Availability(self.name, True)
+
+    def prepare(self, key, model, example, *, threads, exports):
+        device = torch.device("cuda")
+        gpu_model = model.to(device).eval()
+        x = example.to(device)
+
+        def run():
+            with torch.inference_mode():
+                out = gpu_model(x)
+            torch.cuda.synchronize(device)
+            return out
+
+        return run
+
+
+class CoreMLBackend(Backend):
+    name = "coreml"
+    description = "Core ML mlprogram (PyTorch -> coremltools), all compute units, macOS only"
+
+    def availability(self):
+        if platform.system() != "Darwin":
+            return Availability(
+                self.name, False, f"Core ML prediction needs macOS; this is {platform.system()} (export still works)"
+            )
+        try:
+            import coremltools  # noqa: F401
+        except ImportError as error:
+            return Availability(self.name, False, f"coremltools is not installed ({error})")
+        return Availability(self.name, True)
+
+    def prepare(self, key, model, example, *, threads, exports):
+        import coremltools as ct
+
+        with torch.no_grad():
+            traced = torch.jit.trace(model.eval(), example)
+        mlmodel = ct.convert(
+            traced,
+            inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
+            convert_to="mlprogram",
+            compute_units=ct.ComputeUnit.ALL,
+        )
+        feed = {"input": example.numpy()}
+        return lambda: mlmodel.predict(feed)
+
+
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend
+    for backend in (TorchEagerBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), CudaBackend(), CoreMLBackend())
+}
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        close = difflib.get_close_matches(name, list(BACKENDS), n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise MobileReproError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})")
+    return BACKENDS[name]
+
+
+def backend_availability(names=None) -> list[Availability]:
+    return [get_backend(name).availability() for name in (names or list(BACKENDS))]
+
+
+@dataclass
+class Measurement:
+    """Latency of one model on one backend. `status` is 'ok', 'failed' or 'unavailable'."""
+
+    model: str
+    backend: str
+    status: str
+    reason: str = ""
+    samples_ms: list[float] = field(default_factory=list)
+
+    @property
+    def summary(self) -> LatencySummary | None:
+        return summarize(self.samples_ms) if self.samples_ms else None
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    warmup: int
+    rounds: int
+    runs_per_round: int
+    threads: int
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("warmup", "rounds", "runs_per_round", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "warmup" else 1):
+                raise MobileReproError(f"timing plan: {name} must be a positive integer, got {value!r}")
+
+    @property
+    def runs(self) -> int:
+        return self.rounds * self.runs_per_round
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def measure_latency(
+    models: dict[str, tuple[torch.nn.Module, tuple[int, int, int]]],
+    backends: list[str],
+    plan: TimingPlan,
+    *,
+    onnx_exporter: str = "torchscript",
+    workdir: Path | None = None,
+    progress: bool = True,
+) -> list[Measurement]:
+    """Time every model on every backend following `plan`; returns one Measurement per (model, backend).
+
+    `models` maps a name to (model in inference form, input size C x H x W).
+    """
+    chosen = [get_backend(name) for name in backends]
+    measurements: dict[tuple[str, str], Measurement] = {}
+    runners: dict[tuple[str, str], Runner] = {}
+    with contextlib.ExitStack() as stack, torch_threads(plan.threads):
+        directory = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mobilerepro-onnx-")))
+        exports = OnnxExports(Path(directory), exporter=onnx_exporter)
+        generator = torch.Generator().manual_seed(plan.seed)
+        preparing = tqdm(
+            total=len(models) * len(chosen), desc="preparing", unit="pair", disable=not progress,
+            file=sys.stderr, mininterval=_refresh_interval(),
+        )
+        for model_name, (model, input_size) in models.items():
+            example = torch.randn(1, *input_size, generator=generator)
+            for backend in chosen:
+                key = (model_name, backend.name)
+                availability = backend.availability()
+                if not availability.available:
+                    measurements[key] = Measurement(model_name, backend.name, "unavailable", availability.reason)
+                    preparing.update()
+                    continue
+                preparing.set_postfix_str(f"{model_name} / {backend.name}")
+                try:
+                    runner = backend.prepare(model_name, model, example, threads=plan.threads, exports=exports)
+                    for _ in range(max(plan.warmup, 1)):
+                        runner()
+                except Exception as error:  # noqa: BLE001 - the row records why; the table still completes
+                    measurements[key] = Measurement(model_name, backend.name, "failed", one_line(error))
+                else:
+                    runners[key] = runner
+                    measurements[key] = Measurement(model_name, backend.name, "ok")
+                preparing.update()
+        preparing.close()
+        _timed_rounds(runners, measurements, plan, progress)
+    return list(measurements.values())
+
+
+def _refresh_interval() -> float:
+    # In a terminal the bar redraws in place; in a notebook log every redraw is a new line, so redraw rarely.
+    return 0.5 if sys.stderr.isatty() else 15.0
+
+
+def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> None:
+    order = list(runners)
+    shuffler = random.Random(plan.seed)
+    clock = time.perf_counter_ns
+    bar = tqdm(
+        total=plan.rounds * len(order), desc="timing", unit="batch", disable=not progress or not order,
+        file=sys.stderr, mininterval=_refresh_interval(),
+    )
+    for round_index in range(plan.rounds):
+        shuffler.shuffle(order)
+        bar.set_postfix_str(f"round {round_index + 1}/{plan.rounds}")
+        failed = []
+        for key in order:
+            runner, samples = runners[key], measurements[key].samples_ms
+            try:
+                for _ in range(plan.runs_per_round):
+                    start = clock()
+                    runner()
+                    samples.append((clock() - start) / 1e6)
+            except Exception as error:  # noqa: BLE001 - the row records why; the others go on
+                measurements[key] = Measurement(key[0], key[1], "failed", one_line(error))
+                failed.append(key)
+            bar.update()
+        order = [key for key in order if key not in failed]
+    bar.close()

@@ -1,0 +1,134 @@
+"""Statistics for latency samples and rank correlations.
+
+Latency protocols differ between papers: MobileOne reports the **minimum** of 1000 runs on the phone and the
+**median** of 100 runs on the GPU (§3.5). We keep every sample's summary so that either can be read off, plus the
+spread needed to judge whether a ranking is trustworthy on a noisy machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Summary of n latency samples in milliseconds."""
+
+    n: int
+    min: float
+    median: float
+    mean: float
+    p10: float
+    p90: float
+    iqr: float
+    cv: float
+
+    @property
+    def relative_iqr(self) -> float:
+        """IQR / median: the spread that decides whether two medians can be ranked."""
+        return self.iqr / self.median if self.median > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def summarize(samples_ms) -> LatencySummary:
+    """Summarise latency samples (ms). Percentiles use linear interpolation (numpy's default).
+
+    The coefficient of variation uses the sample standard deviation (ddof=1); it is 0 for a single sample.
+    """
+    values = np.asarray(samples_ms, dtype=float)
+    if values.size == 0:
+        raise ValueError("no latency samples to summarise")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("latency samples must be finite")
+    q10, q25, q50, q75, q90 = np.percentile(values, [10, 25, 50, 75, 90])
+    mean = float(values.mean())
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return LatencySummary(
+        n=int(values.size),
+        min=float(values.min()),
+        median=float(q50),
+        mean=mean,
+        p10=float(q10),
+        p90=float(q90),
+        iqr=float(q75 - q25),
+        cv=std / mean if mean > 0 else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Spearman rank correlation with its percentile bootstrap confidence interval."""
+
+    rho: float
+    ci_low: float
+    ci_high: float
+    n: int
+    confidence: float
+    resamples: int
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho (ties get average ranks); nan when either variable is constant."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in shape: {x.shape} vs {y.shape}")
+    if x.size < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return float("nan")
+    return float(sps.spearmanr(x, y).statistic)
+
+
+def spearman_with_ci(
+    x, y, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> Correlation:
+    """Spearman's rho with a percentile bootstrap CI over the (x, y) pairs.
+
+    Pairs are resampled with replacement; resamples in which a variable is constant (rho undefined) are dropped.
+    The same seed always gives the same interval.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = x.size
+    if n < 3:
+        raise ValueError(f"need at least 3 pairs for a rank correlation, got {n}")
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, n, size=(resamples, n))
+    boot = np.array([spearman(x[i], y[i]) for i in indices])
+    boot = boot[np.isfinite(boot)]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha]) if boot.size else (float("nan"), float("nan"))
+    return Correlation(
+        rho=spearman(x, y),
+        ci_low=float(low),
+        ci_high=float(high),
+        n=int(n),
+        confidence=confidence,
+        resamples=int(boot.size),
+    )
+
+
+def paired_difference_ci(
+    x, y1, y2, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """rho(x, y1) - rho(x, y2) with a paired bootstrap CI (the same resampled models for both).
+
+    Answers "does latency rank with MACs better than with params?" without treating the two
+    correlations as independent.
+    """
+    x, y1, y2 = (np.asarray(v, dtype=float) for v in (x, y1, y2))
+    n = x.size
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for i in rng.integers(0, n, size=(resamples, n)):
+        d = spearman(x[i], y1[i]) - spearman(x[i], y2[i])
+        if np.isfinite(d):
+            diffs.append(d)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(diffs, [alpha, 1.0 - alpha]) if diffs else (float("nan"), float("nan"))
+    return spearman(x, y1) - spearman(x, y2), float(low), float(high)

@@ -1,0 +1,61 @@
+"""Profiles: how much work an experiment does. Data, one mapping per experiment.
+
+- `smoke`: seconds; a handful of models, a few runs. Used by the tests; its numbers mean nothing.
+- `quick`: the default of `make replicate-*`; minutes on a 2-core laptop CPU, enough runs for stable medians.
+- `full`: the paper's protocol (e.g. MobileOne's minimum of 1000 runs).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from mobilerepro import MobileReproError
+
+PROFILE_NAMES = ("smoke", "quick", "full")
+
+ALL_BACKENDS = ["torch", "onnxruntime", "openvino", "cuda", "coreml"]
+
+EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
+    "table1": {
+        "smoke": {
+            "models": ["mobilenet_v3_small", "shufflenet_v2_1_0", "mobileone_s0", "mobilevit_xxs"],
+            "backends": ALL_BACKENDS,
+            "warmup": 1,
+            "rounds": 2,
+            "runs_per_round": 2,
+            "bootstrap_resamples": 200,
+        },
+        "quick": {
+            "models": None,  # the whole zoo
+            "backends": ALL_BACKENDS,
+            "warmup": 5,
+            "rounds": 10,
+            "runs_per_round": 4,
+            "bootstrap_resamples": 2000,
+        },
+        "full": {
+            "models": None,
+            "backends": ALL_BACKENDS,
+            "warmup": 10,
+            "rounds": 20,
+            "runs_per_round": 50,  # 1000 timed runs per model and backend, as in MobileOne §3.5
+            "bootstrap_resamples": 10000,
+        },
+    },
+}
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILE_NAMES:
+        close = difflib.get_close_matches(str(profile), PROFILE_NAMES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise MobileReproError(f"unknown profile {profile!r}{hint} (choose one of: {', '.join(PROFILE_NAMES)})")
+    return profile
+
+
+def profile_settings(experiment: str, profile: str) -> dict:
+    """The settings `profile` gives `experiment` (a copy; callers override single values)."""
+    check_profile(profile)
+    if experiment not in EXPERIMENT_PROFILES:
+        raise MobileReproError(f"no profiles defined for experiment {experiment!r}")
+    return dict(EXPERIMENT_PROFILES[experiment][profile])

@@ -1,0 +1,164 @@
+"""Reporting: published-vs-measured tables, verdicts, summary boxes and figures, shared by every chapter."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Verbal scale for |rho| (Evans 1996, "Straightforward statistics for the behavioral sciences"): the paper says
+# "moderate" and "weak" without numbers, so we state which conventional bands we read those words as.
+STRENGTH_BANDS = (
+    (0.2, "very weak"),
+    (0.4, "weak"),
+    (0.6, "moderate"),
+    (0.8, "strong"),
+    (float("inf"), "very strong"),
+)
+STRENGTH_ORDER = [label for _, label in STRENGTH_BANDS]
+
+HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE = "held", "did not hold", "inconclusive", "not testable here"
+
+
+def strength(rho: float) -> str:
+    """Verbal strength of a correlation coefficient (sign ignored)."""
+    magnitude = abs(rho)
+    for upper, label in STRENGTH_BANDS:
+        if magnitude < upper:
+            return label
+    return STRENGTH_BANDS[-1][1]
+
+
+def band_upper(label: str) -> float:
+    """Upper |rho| bound of a strength band."""
+    return dict((name, upper) for upper, name in STRENGTH_BANDS)[label]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim_id: str
+    claim: str
+    provenance: str
+    scope: str
+    ours: str
+    verdict: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def magnitude_interval(low: float, high: float) -> tuple[float, float]:
+    """The interval of |x| for x in [low, high]."""
+    if low <= 0 <= high:
+        return 0.0, max(-low, high)
+    return min(abs(low), abs(high)), max(abs(low), abs(high))
+
+
+def at_most(low: float, high: float, bound: float) -> str:
+    """Verdict for "the quantity is below `bound`" given its confidence interval [low, high]."""
+    if high < bound:
+        return HELD
+    if low >= bound:
+        return NOT_HELD
+    return INCONCLUSIVE
+
+
+def positive(low: float, high: float) -> str:
+    """Verdict for "the quantity is > 0" given its confidence interval."""
+    if low > 0:
+        return HELD
+    if high < 0:
+        return NOT_HELD
+    return INCONCLUSIVE
+
+
+_VERDICT_COLOURS = {HELD: "#2e7d32", NOT_HELD: "#c62828", INCONCLUSIVE: "#ef6c00", NOT_TESTABLE: "#616161"}
+
+
+def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environment: str) -> str:
+    """HTML summary box (claim · our number · verdict · environment) that renders as an admonition in the book
+    and as plain HTML in Jupyter."""
+    rows = "".join(
+        f"<tr><td>{html.escape(v.claim)} <em>({html.escape(v.provenance)})</em></td>"
+        f"<td>{html.escape(v.scope)}</td><td>{html.escape(v.ours)}</td>"
+        f"<td style='color:{_VERDICT_COLOURS.get(v.verdict, '#000')};font-weight:bold'>{html.escape(v.verdict)}</td>"
+        "</tr>"
+        for v in verdicts
+    )
+    bullet_list = "".join(f"<li>{html.escape(item)}</li>" for item in numbers)
+    return (
+        "<div class='admonition tip'>"
+        f"<p class='admonition-title'>{html.escape(title)}</p>"
+        f"<ul>{bullet_list}</ul>"
+        "<table><thead><tr><th>paper's claim</th><th>where</th><th>ours</th><th>verdict</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        f"<p><small>Environment: {html.escape(environment)}</small></p>"
+        "</div>"
+    )
+
+
+def verdict_lines(verdicts: list[Verdict]) -> list[str]:
+    """Plain-text verdicts for the terminal."""
+    return [f"[{v.verdict:>17}] {v.claim} — {v.scope}: {v.ours}" for v in verdicts]
+
+
+def family_colours(families: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10" if len(families) <= 10 else "tab20")
+    return {family: cmap(i % cmap.N) for i, family in enumerate(families)}
+
+
+def scatter_grid(
+    frame: pd.DataFrame,
+    *,
+    y: str,
+    xs: list[tuple[str, str]],
+    panel: str,
+    label: str,
+    colour_by: str,
+    y_label: str,
+    titles: dict[str, str] | None = None,
+):
+    """One row of log-log scatter panels per value of `panel`, one column per (column, axis label) in `xs`;
+    points labelled by `label` and coloured by `colour_by`."""
+    panels = list(dict.fromkeys(frame[panel]))
+    colours = family_colours(list(dict.fromkeys(frame[colour_by])))
+    fig, axes = plt.subplots(
+        len(panels), len(xs), figsize=(6.2 * len(xs), 4.6 * len(panels)), squeeze=False, constrained_layout=True
+    )
+    for row, panel_value in enumerate(panels):
+        subset = frame[frame[panel] == panel_value]
+        for col, (x, x_label) in enumerate(xs):
+            ax = axes[row][col]
+            for group, points in subset.groupby(colour_by, sort=False):
+                ax.scatter(points[x], points[y], color=colours[group], label=group, s=28, zorder=3)
+            for _, point in subset.iterrows():
+                ax.annotate(
+                    point[label], (point[x], point[y]), fontsize=6.5, xytext=(3, 2), textcoords="offset points"
+                )
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(y_label)
+            ax.grid(True, which="both", alpha=0.25)
+            ax.set_title((titles or {}).get((panel_value, x), str(panel_value)), fontsize=10)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 6), fontsize=8)
+    return fig
+
+
+def save_figure(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def terminal_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
+    return frame.to_string(index=False, float_format=lambda v: float_format.format(v), na_rep="—")

@@ -1,0 +1,70 @@
+"""Where results go and how they are written: one folder per experiment and profile, data files + figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from mobilerepro import MobileReproError
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (src layout), else the current directory."""
+    candidate = Path(__file__).resolve().parents[2]
+    return candidate if (candidate / "pyproject.toml").exists() else Path.cwd()
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("MOBILEREPRO_RESULTS", project_root() / "results"))
+
+
+def default_output_dir(experiment: str, profile: str) -> Path:
+    return results_root() / experiment / profile
+
+
+def ensure_writable(directory: str | os.PathLike) -> Path:
+    """Create `directory` if needed and prove it can be written, or raise one clear line saying why not."""
+    path = Path(directory).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise MobileReproError(f"cannot write to output dir {str(path)!r}: {error.strerror or error}") from None
+    return path.resolve()
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    """Write JSON atomically (temp file + rename): an interrupted run never leaves a half-written result."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_csv(path: Path, frame) -> Path:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
