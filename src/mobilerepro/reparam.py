@@ -32,7 +32,3 @@ def reparameterize_model(model: torch.nn.Module, *, inplace: bool = False) -> to
             module.reparameterize()
     return fused.eval()
 
-
-def is_reparameterizable(model: torch.nn.Module) -> bool:
-    """Whether any block of `model` has a train-time form that `reparameterize_model()` would fuse."""
-    return any(callable(getattr(m, "reparameterize", None)) for m in model.modules() if m is not model)

@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogFormatter  # noqa: E402
+
+_PLAIN_NUMBER = FuncFormatter(lambda value, _: f"{value:g}")
 
 # Verbal scale for |rho| (Evans 1996, "Straightforward statistics for the behavioral sciences"): the paper says
 # "moderate" and "weak" without numbers, so we state which conventional bands we read those words as.
@@ -143,6 +146,10 @@ def scatter_grid(
                 )
             ax.set_xscale("log")
             ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(_PLAIN_NUMBER)
+                axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
+            ax.tick_params(which="minor", labelsize=7)
             ax.set_xlabel(x_label)
             ax.set_ylabel(y_label)
             ax.grid(True, which="both", alpha=0.25)

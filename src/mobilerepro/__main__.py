@@ -1,0 +1,5 @@
+import sys
+
+from mobilerepro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""Running an experiment's notebook with papermill: validated parameters in, executed notebook + results out.
+
+The notebook in `notebooks/<experiment>.ipynb` is the experiment's recipe (a `parameters` cell, then library calls).
+It is executed into the experiment's output directory next to the result files it writes, and, when published,
+copied into `book/chapters/` where the Jupyter Book renders it without executing anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from pathlib import Path
+
+from mobilerepro import MobileReproError
+from mobilerepro.experiments import EXPERIMENTS
+from mobilerepro.profiles import check_profile
+from mobilerepro.results import default_output_dir, ensure_writable, project_root
+
+# Parameters every experiment notebook has that its `configure()` does not take.
+RUNNER_PARAMETERS = ("output_dir",)
+
+
+class ExperimentFailed(MobileReproError):
+    """The notebook raised: the experiment as a whole failed. `notebook` is the executed notebook to open."""
+
+    def __init__(self, message: str, notebook: Path):
+        super().__init__(message)
+        self.notebook = notebook
+
+
+def notebooks_dir() -> Path:
+    return project_root() / "notebooks"
+
+
+def chapters_dir() -> Path:
+    return project_root() / "book" / "chapters"
+
+
+def experiment_module(experiment: str):
+    if experiment not in EXPERIMENTS:
+        raise MobileReproError(f"unknown experiment {experiment!r} (known: {', '.join(EXPERIMENTS)})")
+    return importlib.import_module(f"mobilerepro.experiments.{experiment}")
+
+
+def source_notebook(experiment: str) -> Path:
+    experiment_module(experiment)
+    path = notebooks_dir() / f"{experiment}.ipynb"
+    if not path.exists():
+        raise MobileReproError(f"notebook {path} is missing")
+    return path
+
+
+def notebook_parameters(experiment: str) -> dict[str, str]:
+    """Name -> default (as written in the notebook's `parameters` cell)."""
+    import papermill
+
+    inferred = papermill.inspect_notebook(str(source_notebook(experiment)))
+    return {name: info["default"] for name, info in inferred.items()}
+
+
+def validate_parameters(experiment: str, parameters: dict) -> dict:
+    """Reject names the notebook does not have and values the experiment would refuse, before any work starts."""
+    known = notebook_parameters(experiment)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise MobileReproError(
+            f"notebook {experiment}.ipynb has no parameter {', '.join(map(repr, unknown))} "
+            f"(its parameters: {', '.join(known)})"
+        )
+    check_profile(parameters.get("profile", "quick"))
+    configure_args = {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS}
+    experiment_module(experiment).configure(**configure_args)
+    return parameters
+
+
+def execute(
+    experiment: str,
+    parameters: dict | None = None,
+    *,
+    output_dir: str | Path | None = None,
+    publish: bool = False,
+    log_output: bool = True,
+) -> Path:
+    """Execute the experiment's notebook; returns the output directory (results + executed notebook).
+
+    Raises `ExperimentFailed` (naming the executed notebook) when a cell raised.
+    """
+    import papermill
+
+    parameters = dict(parameters or {})
+    profile = parameters.setdefault("profile", "quick")
+    validate_parameters(experiment, parameters)
+    directory = ensure_writable(output_dir or default_output_dir(experiment, profile))
+    parameters["output_dir"] = str(directory)
+    executed = directory / f"{experiment}.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(source_notebook(experiment)),
+            str(executed),
+            parameters=parameters,
+            cwd=str(project_root()),
+            kernel_name="python3",
+            log_output=log_output,
+            progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as error:
+        raise ExperimentFailed(
+            f"experiment {experiment} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", executed
+        ) from None
+    if publish:
+        chapters_dir().mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, chapters_dir() / executed.name)
+    return directory

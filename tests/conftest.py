@@ -1,0 +1,21 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def table1_smoke_run(tmp_path_factory):
+    """One smoke-profile papermill run of the Table 1 notebook, shared by the tests that read its outputs."""
+    from mobilerepro import notebook
+
+    directory = tmp_path_factory.mktemp("table1-smoke")
+    return notebook.execute("table1", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)
