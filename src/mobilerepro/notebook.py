@@ -73,6 +73,18 @@ def validate_parameters(experiment: str, parameters: dict) -> dict:
     return parameters
 
 
+def _collapse_injected_parameters(path: Path) -> None:
+    """Hide the input of papermill's injected-parameters cell in the book (it stays in the notebook)."""
+    import nbformat
+
+    executed = nbformat.read(path, as_version=4)
+    for cell in executed.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(executed, path)
+
+
 def execute(
     experiment: str,
     parameters: dict | None = None,
@@ -107,6 +119,7 @@ def execute(
         raise ExperimentFailed(
             f"experiment {experiment} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", executed
         ) from None
+    _collapse_injected_parameters(executed)
     if publish:
         chapters_dir().mkdir(parents=True, exist_ok=True)
         shutil.copyfile(executed, chapters_dir() / executed.name)

@@ -29,8 +29,8 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "models": None,  # the whole zoo
             "backends": ALL_BACKENDS,
             "warmup": 5,
-            "rounds": 10,
-            "runs_per_round": 4,
+            "rounds": 15,
+            "runs_per_round": 6,
             "bootstrap_resamples": 2000,
         },
         "full": {

@@ -86,21 +86,31 @@ _VERDICT_COLOURS = {HELD: "#2e7d32", NOT_HELD: "#c62828", INCONCLUSIVE: "#ef6c00
 
 def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environment: str) -> str:
     """HTML summary box (claim · our number · verdict · environment) that renders as an admonition in the book
-    and as plain HTML in Jupyter."""
-    rows = "".join(
-        f"<tr><td>{html.escape(v.claim)} <em>({html.escape(v.provenance)})</em></td>"
-        f"<td>{html.escape(v.scope)}</td><td>{html.escape(v.ours)}</td>"
-        f"<td style='color:{_VERDICT_COLOURS.get(v.verdict, '#000')};font-weight:bold'>{html.escape(v.verdict)}</td>"
-        "</tr>"
-        for v in verdicts
-    )
+    and as plain HTML in Jupyter. Verdicts on the same claim share a row, one cell per scope (e.g. backend)."""
+    scopes = list(dict.fromkeys(v.scope for v in verdicts))
+    claims = list(dict.fromkeys(v.claim_id for v in verdicts))
+    by_key = {(v.claim_id, v.scope): v for v in verdicts}
+    rows = []
+    for claim_id in claims:
+        first = next(v for v in verdicts if v.claim_id == claim_id)
+        cells = []
+        for scope in scopes:
+            v = by_key.get((claim_id, scope))
+            cells.append(
+                "<td></td>" if v is None else
+                f"<td>{html.escape(v.ours)}<br><b style='color:{_VERDICT_COLOURS.get(v.verdict, '#000')}'>"
+                f"{html.escape(v.verdict)}</b></td>"
+            )
+        rows.append(
+            f"<tr><td>{html.escape(first.claim)} <em>({html.escape(first.provenance)})</em></td>{''.join(cells)}</tr>"
+        )
+    header = "".join(f"<th>{html.escape(scope)}</th>" for scope in scopes)
     bullet_list = "".join(f"<li>{html.escape(item)}</li>" for item in numbers)
     return (
         "<div class='admonition tip'>"
         f"<p class='admonition-title'>{html.escape(title)}</p>"
         f"<ul>{bullet_list}</ul>"
-        "<table><thead><tr><th>paper's claim</th><th>where</th><th>ours</th><th>verdict</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f"<table><thead><tr><th>paper's claim</th>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"<p><small>Environment: {html.escape(environment)}</small></p>"
         "</div>"
     )
@@ -165,6 +175,11 @@ def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def html_table(frame: pd.DataFrame):
+    """A DataFrame for notebooks and the book: no index column, no trailing zeros."""
+    return frame.style.hide(axis="index").format(precision=2, na_rep="—")
 
 
 def terminal_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:

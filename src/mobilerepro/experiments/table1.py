@@ -217,7 +217,7 @@ def _verdicts(correlations: dict) -> list[Verdict]:
     claims = paper.load("mobileone")["table1"]["claims"]
     verdicts = []
     for backend, corr in correlations.items():
-        scope = f"{backend}, this machine"
+        scope = backend
         macs, params, diff = corr["macs"], corr["params"], corr["macs_minus_params"]
         verdicts.append(
             Verdict(
@@ -348,13 +348,14 @@ class Table1Result:
         return self.summary["parameters"]["latency_statistic"]
 
     def correlation_table(self) -> pd.DataFrame:
+        """One row per backend; a backend that measured nothing says why."""
         records = []
         for entry in self.summary["backends"]:
             backend = entry["backend"]
             corr = self.summary["correlations"].get(backend)
             if corr is None:
                 reason = entry["reason"] if not entry["available"] else "fewer than 3 models timed"
-                records.append({"backend": backend, "models": 0, "ρ latency–MACs [95% CI]": f"unavailable: {reason}"})
+                records.append({"backend": backend, "models": 0, "ρ latency–MACs [95% CI]": f"not measured: {reason}"})
                 continue
             records.append(
                 {
@@ -365,30 +366,41 @@ class Table1Result:
                     "ρ(MACs) − ρ(params)": "{value:+.2f} [{ci_low:+.2f}, {ci_high:+.2f}]".format(
                         **corr["macs_minus_params"]
                     ),
-                    "unstable timings": len(corr["unstable_models"]),
+                    "noisy timings": str(len(corr["unstable_models"])),
                 }
             )
         return pd.DataFrame.from_records(records).fillna("")
 
+    def measured_backends(self) -> list[str]:
+        statuses = self.rows.groupby("backend", sort=False).status
+        return [backend for backend, status in statuses if (status != "unavailable").any()]
+
     def latency_table(self) -> pd.DataFrame:
-        """One row per model: params, MACs, and the chosen latency statistic per backend (failures say why)."""
+        """One row per model: params, MACs, and the chosen latency statistic per measured backend (a failure says
+        'failed'; its reason is in `failures()`). Backends unavailable on this machine are listed there too."""
         stat = f"{self.statistic}_ms"
-        rows = self.rows.copy()
+        rows = self.rows[self.rows.backend.isin(self.measured_backends())].copy()
         rows["cell"] = [
             f"{getattr(r, stat):.2f}" + (" ⚠" if r.unstable else "") if r.status == "ok" else r.status
             for r in rows.itertuples()
         ]
         wide = rows.pivot(index="model", columns="backend", values="cell")
-        meta = rows.drop_duplicates("model").set_index("model")[["family", "input_size", "params", "macs"]]
-        table = meta.join(wide[[b for b in rows.backend.unique()]])
+        meta = self.rows.drop_duplicates("model").set_index("model")[["family", "input_size", "params", "macs"]]
+        table = meta.join(wide[self.measured_backends()])
         table["params"] = (table.params / 1e6).round(2)
         table["macs"] = (table.macs / 1e6).round(1)
-        table = table.rename(columns={"params": "params (M)", "macs": "MACs (M)"})
+        table = table.rename(columns={"params": "params (M)", "macs": "MACs (M)", "input_size": "input"})
         return table.sort_values("MACs (M)").reset_index()
 
     def failures(self) -> pd.DataFrame:
-        bad = self.rows[self.rows.status != "ok"][["model", "backend", "status", "reason"]]
-        return bad.reset_index(drop=True)
+        """Every (model, backend) pair without a timing: failures one per row, an unavailable backend once."""
+        failed = self.rows[self.rows.status == "failed"][["model", "backend", "status", "reason"]]
+        unavailable = (
+            self.rows[self.rows.status == "unavailable"]
+            .drop_duplicates("backend")[["backend", "status", "reason"]]
+            .assign(model="(every model)")
+        )
+        return pd.concat([unavailable, failed])[["model", "backend", "status", "reason"]].reset_index(drop=True)
 
     def verdicts(self) -> list[Verdict]:
         return [Verdict(**v) for v in self.summary["verdicts"]]
@@ -409,11 +421,14 @@ class Table1Result:
         return summary_box("MobileOne Table 1 on this machine", self.verdicts(), numbers, self.environment_line())
 
     def terminal_report(self) -> str:
+        table = self.correlation_table()
+        measured = table[table.models > 0]
         lines = [
             f"MobileOne Table 1 — Spearman ρ of {self.statistic} latency with MACs and with params "
             f"(profile {self.summary['profile']})",
             "",
-            terminal_table(self.correlation_table()),
+            terminal_table(measured),
+            *(f"{r.backend}: {r['ρ latency–MACs [95% CI]']}" for _, r in table[table.models == 0].iterrows()),
             "",
             "Paper's claims vs this machine:",
             *verdict_lines(self.verdicts()),
