@@ -1,7 +1,7 @@
 """The model zoo: one registry, name -> builder + metadata, for every model any experiment measures.
 
 All models are built with random initialisation and no weights (nothing downloads). Baselines come from timm or
-torchvision; our own implementations register here under the same names when they land. Published numbers are not
+torchvision; our own implementations (MobileOne) are registered under the paper's names. Published numbers are not
 stored here: `ModelSpec.published` reads them, with provenance, from `mobilerepro/paper/models.yaml`.
 
 The population covers MobileOne's Tab. 1 / Tab. 9 comparison set: mobile CNNs (MobileNets, NAS-found models,
@@ -53,9 +53,21 @@ def _torchvision(model_name: str) -> Callable[[], torch.nn.Module]:
     return build
 
 
+def _mobilerepro(model_name: str) -> Callable[[], torch.nn.Module]:
+    """Our own implementations, named `<family>_<variant>`."""
+
+    def build():
+        from mobilerepro.models import mobileone
+
+        family, _, variant = model_name.rpartition("_")
+        return {"mobileone": mobileone.mobileone}[family](variant)
+
+    return build
+
+
 def _spec(name, family, paper_ref, source, input_size=(3, 224, 224)) -> ModelSpec:
     library, _, model_name = source.partition(":")
-    builder = {"timm": _timm, "torchvision": _torchvision}[library](model_name)
+    builder = {"timm": _timm, "torchvision": _torchvision, "mobilerepro": _mobilerepro}[library](model_name)
     return ModelSpec(name, family, paper_ref, source, builder, input_size)
 
 
@@ -84,7 +96,7 @@ _ZOO: dict[str, ModelSpec] = {
         _spec("edgenext_xxs", "EdgeNeXt", "Maaz et al. 2022", "timm:edgenext_xx_small"),
         _spec("repvgg_a0", "RepVGG", "Ding et al. 2021", "timm:repvgg_a0"),
         *(
-            _spec(f"mobileone_s{i}", "MobileOne", "Vasu et al. 2023", f"timm:mobileone_s{i}")
+            _spec(f"mobileone_s{i}", "MobileOne", "Vasu et al. 2023", f"mobilerepro:mobileone_s{i}")
             for i in range(5)
         ),
     )
