@@ -20,7 +20,7 @@ export MOBILEREPRO_DATA := $(DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup replicate-table1 replicate-all book test lint lock clean
+.PHONY: help setup replicate-table1 replicate-table7 replicate-all book test lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -46,7 +46,10 @@ setup: $(STAMP) ## create the venv with the pinned set (skipped when nothing cha
 replicate-table1: $(STAMP) ## MobileOne Tab. 1: Spearman rho of latency vs MACs and vs params over the zoo
 	$(PY) -m mobilerepro replicate table1 --profile $(PROFILE) $(ARGS)
 
-replicate-all: replicate-table1 ## every replication target, in order
+replicate-table7: $(STAMP) ## MobileOne Tab. 7: S0-S4 params/MACs (fused vs train-time), latency price of branches
+	$(PY) -m mobilerepro replicate table7 --profile $(PROFILE) $(ARGS)
+
+replicate-all: replicate-table1 replicate-table7 ## every replication target, in order
 
 book: $(STAMP) ## render the Jupyter Book (runs a missing chapter's experiment first, quick profile)
 	$(PY) -m mobilerepro book

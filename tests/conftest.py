@@ -19,3 +19,11 @@ def table1_smoke_run(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("table1-smoke")
     return notebook.execute("table1", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)
+
+
+@pytest.fixture(scope="session")
+def table7_smoke_run(tmp_path_factory):
+    from mobilerepro import notebook
+
+    directory = tmp_path_factory.mktemp("table7-smoke")
+    return notebook.execute("table7", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)

@@ -54,8 +54,20 @@ def test_ci_runs_the_readme_test_command():
 
 def test_makefile_has_the_documented_targets():
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("help", "setup", "replicate-table1", "replicate-all", "book", "test", "lint"):
+    from mobilerepro.experiments import EXPERIMENTS
+
+    targets = ["help", "setup", "replicate-all", "book", "test", "lint", *(f"replicate-{e}" for e in EXPERIMENTS)]
+    for target in targets:
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
+
+
+def test_every_experiment_has_a_notebook_and_a_chapter():
+    from mobilerepro.experiments import EXPERIMENTS
+
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    for experiment in EXPERIMENTS:
+        assert (ROOT / "notebooks" / f"{experiment}.ipynb").exists()
+        assert f"chapters/{experiment}" in toc
 
 
 def test_book_config_does_not_execute():

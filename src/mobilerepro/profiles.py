@@ -42,6 +42,17 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "bootstrap_resamples": 10000,
         },
     },
+    "table7": {
+        "smoke": {"variants": ["s0"], "backends": ALL_BACKENDS, "warmup": 1, "rounds": 2, "runs_per_round": 2},
+        "quick": {
+            "variants": ["s0", "s1", "s2", "s3", "s4"], "backends": ALL_BACKENDS,
+            "warmup": 3, "rounds": 10, "runs_per_round": 5,
+        },
+        "full": {
+            "variants": ["s0", "s1", "s2", "s3", "s4"], "backends": ALL_BACKENDS,
+            "warmup": 10, "rounds": 20, "runs_per_round": 50,
+        },
+    },
 }
 
 

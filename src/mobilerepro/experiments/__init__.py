@@ -2,4 +2,5 @@
 
 EXPERIMENTS = {
     "table1": "MobileOne Tab. 1 — rank correlation of latency with MACs and with parameter count",
+    "table7": "MobileOne Tab. 7 — S0-S4 params/MACs (fused vs train-time) and the latency price of branches",
 }

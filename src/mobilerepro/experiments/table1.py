@@ -18,16 +18,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from mobilerepro import MobileReproError, paper
+from mobilerepro.experiments.common import (
+    ExperimentResult,
+    backend_entries,
+    check_statistic,
+    resolve_backends,
+    resolve_plan,
+    write_result,
+)
 from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
-from mobilerepro.measure.latency import (
-    BACKENDS,
-    Measurement,
-    TimingPlan,
-    get_backend,
-    measure_latency,
-    one_line,
-)
+from mobilerepro.measure.latency import Measurement, TimingPlan, measure_latency, one_line
 from mobilerepro.measure.stats import paired_difference_ci, spearman_with_ci
 from mobilerepro.models import zoo
 from mobilerepro.profiles import profile_settings
@@ -49,10 +50,9 @@ from mobilerepro.report import (
     terminal_table,
     verdict_lines,
 )
-from mobilerepro.results import default_output_dir, ensure_writable, read_json, write_csv, write_json
+from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "table1"
-LATENCY_STATISTICS = ("min", "median")
 FILES = {"rows": "table1.csv", "summary": "table1.json", "figure": "table1.png", "notebook": "table1.ipynb"}
 
 
@@ -93,28 +93,17 @@ def configure(
     for name in models:
         zoo.get_spec(name)
     models = [zoo.get_spec(name).name for name in models]
-    backends = list(backends or settings["backends"])
-    for name in backends:
-        get_backend(name)
-    if latency_statistic not in LATENCY_STATISTICS:
-        raise MobileReproError(
-            f"unknown latency_statistic {latency_statistic!r} (choose one of: {', '.join(LATENCY_STATISTICS)})"
-        )
     if len(models) < 3:
         raise MobileReproError(f"Table 1 needs at least 3 models for a rank correlation, got {len(models)}")
-    plan = TimingPlan(
-        warmup=settings["warmup"] if warmup is None else warmup,
-        rounds=settings["rounds"] if rounds is None else rounds,
-        runs_per_round=settings["runs_per_round"] if runs_per_round is None else runs_per_round,
-        threads=threads,
-        seed=seed,
+    plan = resolve_plan(
+        settings, warmup=warmup, rounds=rounds, runs_per_round=runs_per_round, threads=threads, seed=seed
     )
     return Table1Config(
         profile=profile,
         models=models,
-        backends=backends,
+        backends=resolve_backends(backends, settings),
         plan=plan,
-        latency_statistic=latency_statistic,
+        latency_statistic=check_statistic(latency_statistic),
         max_relative_iqr=max_relative_iqr,
         bootstrap_resamples=bootstrap_resamples or settings["bootstrap_resamples"],
         onnx_exporter=onnx_exporter,
@@ -154,7 +143,6 @@ def _rows_frame(config: Table1Config, models: list[_ModelRow], measurements: lis
         published = row.spec.published
         for backend in config.backends:
             measurement = by_key.get((row.name, backend)) or Measurement(row.name, backend, "failed", row.error)
-            summary = measurement.summary
             record = {
                 "model": row.name,
                 "family": row.spec.family,
@@ -162,17 +150,9 @@ def _rows_frame(config: Table1Config, models: list[_ModelRow], measurements: lis
                 "input_size": "x".join(map(str, row.spec.input_size[1:])),
                 "params": row.params,
                 "macs": row.macs,
-                "backend": backend,
-                "status": measurement.status,
-                "reason": measurement.reason,
                 "threads": config.plan.threads,
-                "n": summary.n if summary else 0,
+                **measurement.record(config.max_relative_iqr),
             }
-            for stat in ("min", "median", "mean", "p10", "p90", "iqr"):
-                record[f"{stat}_ms"] = getattr(summary, stat) if summary else None
-            record["cv"] = summary.cv if summary else None
-            record["relative_iqr"] = summary.relative_iqr if summary else None
-            record["unstable"] = bool(summary and summary.relative_iqr > config.max_relative_iqr)
             record["published_top1"] = paper.value(published.get("top1"))
             record["published_params_m"] = paper.value(published.get("params_m"))
             record["published_macs_m"] = paper.value(published.get("macs_m"))
@@ -284,20 +264,17 @@ def run(config: Table1Config, output_dir: str | Path | None = None, *, progress:
     if not correlations:
         raise MobileReproError("fewer than 3 models were timed on every backend: no rank correlation possible")
     verdicts = _verdicts(correlations)
-    write_csv(directory / FILES["rows"], frame)
-    availability = [
-        {**asdict(BACKENDS[name].availability()), "description": BACKENDS[name].description}
-        for name in config.backends
-    ]
-    write_json(
-        directory / FILES["summary"],
+    write_result(
+        directory,
+        FILES,
+        frame,
         {
             "experiment": EXPERIMENT,
             "title": paper.load("mobileone")["table1"]["title"],
             "profile": config.profile,
             "parameters": config.as_dict(),
             "environment": stamp,
-            "backends": availability,
+            "backends": backend_entries(config.backends),
             "correlations": correlations,
             "verdicts": [v.as_dict() for v in verdicts],
             "mac_convention": "multiply-accumulates of conv, linear and attention matmuls; batch 1; inference form",
@@ -333,19 +310,8 @@ def _figure(frame: pd.DataFrame, config: Table1Config, correlations: dict, path:
 # Reading a finished run back: what the notebook, the book and the terminal show.
 
 
-@dataclass
-class Table1Result:
-    directory: Path
-    summary: dict
-    rows: pd.DataFrame
-
-    @property
-    def figure_path(self) -> Path:
-        return self.directory / FILES["figure"]
-
-    @property
-    def statistic(self) -> str:
-        return self.summary["parameters"]["latency_statistic"]
+class Table1Result(ExperimentResult):
+    files = FILES
 
     def correlation_table(self) -> pd.DataFrame:
         """One row per backend; a backend that measured nothing says why."""
@@ -371,10 +337,6 @@ class Table1Result:
             )
         return pd.DataFrame.from_records(records).fillna("")
 
-    def measured_backends(self) -> list[str]:
-        statuses = self.rows.groupby("backend", sort=False).status
-        return [backend for backend, status in statuses if (status != "unavailable").any()]
-
     def latency_table(self) -> pd.DataFrame:
         """One row per model: params, MACs, and the chosen latency statistic per measured backend (a failure says
         'failed'; its reason is in `failures()`). Backends unavailable on this machine are listed there too."""
@@ -392,22 +354,6 @@ class Table1Result:
         table = table.rename(columns={"params": "params (M)", "macs": "MACs (M)", "input_size": "input"})
         return table.sort_values("MACs (M)").reset_index()
 
-    def failures(self) -> pd.DataFrame:
-        """Every (model, backend) pair without a timing: failures one per row, an unavailable backend once."""
-        failed = self.rows[self.rows.status == "failed"][["model", "backend", "status", "reason"]]
-        unavailable = (
-            self.rows[self.rows.status == "unavailable"]
-            .drop_duplicates("backend")[["backend", "status", "reason"]]
-            .assign(model="(every model)")
-        )
-        return pd.concat([unavailable, failed])[["model", "backend", "status", "reason"]].reset_index(drop=True)
-
-    def verdicts(self) -> list[Verdict]:
-        return [Verdict(**v) for v in self.summary["verdicts"]]
-
-    def environment_line(self) -> str:
-        return environment.describe(self.summary["environment"])
-
     def summary_html(self) -> str:
         numbers = []
         for backend, corr in self.summary["correlations"].items():
@@ -415,7 +361,7 @@ class Table1Result:
                 f"{backend} ({corr['n_models']} models, {self.statistic} latency): "
                 f"latency–MACs {_format_rho(corr['macs'])}; latency–params {_format_rho(corr['params'])}"
             )
-        unavailable = [b["backend"] + f" ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
+        unavailable = self.unavailable_backends()
         if unavailable:
             numbers.append("unavailable here: " + "; ".join(unavailable))
         return summary_box("MobileOne Table 1 on this machine", self.verdicts(), numbers, self.environment_line())
@@ -439,11 +385,7 @@ class Table1Result:
 
 
 def load(directory: str | Path) -> Table1Result:
-    directory = Path(directory)
-    summary_path = directory / FILES["summary"]
-    if not summary_path.exists():
-        raise MobileReproError(f"no Table 1 result in {str(directory)!r} (expected {FILES['summary']})")
-    return Table1Result(directory, read_json(summary_path), pd.read_csv(directory / FILES["rows"]))
+    return Table1Result.load(directory)
 
 
 __all__ = ["FILES", "HELD", "INCONCLUSIVE", "NOT_HELD", "Table1Config", "configure", "load", "run"]

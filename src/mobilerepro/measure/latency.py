@@ -266,6 +266,18 @@ class Measurement:
     def summary(self) -> LatencySummary | None:
         return summarize(self.samples_ms) if self.samples_ms else None
 
+    def record(self, max_relative_iqr: float) -> dict:
+        """The columns every result table has for one timing: status, reason, n, statistics, noise flag."""
+        summary = self.summary
+        record = {"backend": self.backend, "status": self.status, "reason": self.reason}
+        record["n"] = summary.n if summary else 0
+        for stat in ("min", "median", "mean", "p10", "p90", "iqr"):
+            record[f"{stat}_ms"] = getattr(summary, stat) if summary else None
+        record["cv"] = summary.cv if summary else None
+        record["relative_iqr"] = summary.relative_iqr if summary else None
+        record["unstable"] = bool(summary and summary.relative_iqr > max_relative_iqr)
+        return record
+
 
 @dataclass(frozen=True)
 class TimingPlan:

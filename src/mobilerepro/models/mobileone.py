@@ -140,7 +140,7 @@ class MobileOneBlock(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.groups = kernel_size, stride, groups
         self.se = SqueezeExcite(out_channels) if use_se else nn.Identity()
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         if inference_mode:
             self.reparam_conv = self._fused_conv()
             return

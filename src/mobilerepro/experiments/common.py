@@ -1,0 +1,103 @@
+"""What every experiment shares: resolving a profile's timing settings, backend availability, result files, and
+reading a finished run back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mobilerepro import MobileReproError
+from mobilerepro.measure import environment
+from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend
+from mobilerepro.report import Verdict
+from mobilerepro.results import read_json, write_csv, write_json
+
+LATENCY_STATISTICS = ("min", "median")
+
+
+def resolve_backends(backends: list[str] | None, settings: dict) -> list[str]:
+    chosen = list(backends or settings["backends"])
+    for name in chosen:
+        get_backend(name)
+    return chosen
+
+
+def resolve_plan(settings: dict, *, warmup, rounds, runs_per_round, threads: int, seed: int) -> TimingPlan:
+    """The profile's timing plan with any explicitly given value overriding it."""
+    return TimingPlan(
+        warmup=settings["warmup"] if warmup is None else warmup,
+        rounds=settings["rounds"] if rounds is None else rounds,
+        runs_per_round=settings["runs_per_round"] if runs_per_round is None else runs_per_round,
+        threads=threads,
+        seed=seed,
+    )
+
+
+def check_statistic(latency_statistic: str) -> str:
+    if latency_statistic not in LATENCY_STATISTICS:
+        raise MobileReproError(
+            f"unknown latency_statistic {latency_statistic!r} (choose one of: {', '.join(LATENCY_STATISTICS)})"
+        )
+    return latency_statistic
+
+
+def backend_entries(backends: list[str]) -> list[dict]:
+    """Availability of each requested backend, with its reason and description, for the summary file."""
+    return [
+        {**asdict(BACKENDS[name].availability()), "description": BACKENDS[name].description} for name in backends
+    ]
+
+
+def write_result(directory: Path, files: dict, frame: pd.DataFrame, summary: dict) -> None:
+    write_csv(directory / files["rows"], frame)
+    write_json(directory / files["summary"], summary)
+
+
+@dataclass
+class ExperimentResult:
+    """A finished run read back from its files: what notebooks, the book and the terminal show."""
+
+    directory: Path
+    summary: dict
+    rows: pd.DataFrame
+    files = {}
+
+    @classmethod
+    def load(cls, directory: str | Path):
+        directory = Path(directory)
+        summary_path = directory / cls.files["summary"]
+        if not summary_path.exists():
+            raise MobileReproError(f"no {cls.__name__} in {str(directory)!r} (expected {cls.files['summary']})")
+        return cls(directory, read_json(summary_path), pd.read_csv(directory / cls.files["rows"]))
+
+    @property
+    def figure_path(self) -> Path:
+        return self.directory / self.files["figure"]
+
+    @property
+    def statistic(self) -> str:
+        return self.summary["parameters"]["latency_statistic"]
+
+    def verdicts(self) -> list[Verdict]:
+        return [Verdict(**v) for v in self.summary["verdicts"]]
+
+    def environment_line(self) -> str:
+        return environment.describe(self.summary["environment"])
+
+    def unavailable_backends(self) -> list[str]:
+        return [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
+
+    def failures(self) -> pd.DataFrame:
+        """Every timing that did not happen: failures one per row, an unavailable backend once."""
+        keys = [c for c in ("model", "variant", "form") if c in self.rows.columns]
+        failed = self.rows[self.rows.status == "failed"][[*keys, "backend", "status", "reason"]]
+        unavailable = self.rows[self.rows.status == "unavailable"].drop_duplicates("backend")
+        unavailable = unavailable[["backend", "status", "reason"]].assign(**{keys[0]: "(every model)"})
+        table = pd.concat([unavailable, failed])[[*keys, "backend", "status", "reason"]]
+        return table.fillna("").reset_index(drop=True)
+
+    def measured_backends(self) -> list[str]:
+        statuses = self.rows.groupby("backend", sort=False).status
+        return [backend for backend, status in statuses if (status != "unavailable").any()]
