@@ -10,6 +10,8 @@ STAMP      := $(VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
+EXPERIMENTS := table1 table2 table3 table7
+REPLICATE   := $(addprefix replicate-,$(EXPERIMENTS))
 
 # Nothing may download weights or data at run time.
 export HF_HUB_OFFLINE := 1
@@ -20,7 +22,7 @@ export MOBILEREPRO_DATA := $(DATA)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup replicate-table1 replicate-table7 replicate-all book test lint lock clean
+.PHONY: help setup replicate-all book test lint lock clean $(REPLICATE)
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -43,13 +45,14 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 setup: $(STAMP) ## create the venv with the pinned set (skipped when nothing changed)
 
-replicate-table1: $(STAMP) ## MobileOne Tab. 1: Spearman rho of latency vs MACs and vs params over the zoo
-	$(PY) -m mobilerepro replicate table1 --profile $(PROFILE) $(ARGS)
+replicate-table1: ## MobileOne Tab. 1: Spearman rho of latency vs MACs and vs params over the zoo
+replicate-table2: ## MobileOne Tab. 2: a 30-layer probe network with seven activations, vs the paper's iPhone 12
+replicate-table3: ## MobileOne Tab. 3: the probe network with squeeze-excite or skip connections
+replicate-table7: ## MobileOne Tab. 7: S0-S4 params/MACs (fused vs train-time), latency price of branches
+$(REPLICATE): replicate-%: $(STAMP)
+	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
-replicate-table7: $(STAMP) ## MobileOne Tab. 7: S0-S4 params/MACs (fused vs train-time), latency price of branches
-	$(PY) -m mobilerepro replicate table7 --profile $(PROFILE) $(ARGS)
-
-replicate-all: replicate-table1 replicate-table7 ## every replication target, in order
+replicate-all: $(REPLICATE) ## every replication target, in order
 
 book: $(STAMP) ## render the Jupyter Book (runs a missing chapter's experiment first, quick profile)
 	$(PY) -m mobilerepro book

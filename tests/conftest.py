@@ -27,3 +27,16 @@ def table7_smoke_run(tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("table7-smoke")
     return notebook.execute("table7", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)
+
+
+@pytest.fixture(scope="session")
+def probe_smoke_runs(tmp_path_factory):
+    """Smoke runs of the Table 2 and Table 3 notebooks (small probe input to stay fast)."""
+    from mobilerepro import notebook
+
+    runs = {}
+    for experiment in ("table2", "table3"):
+        directory = tmp_path_factory.mktemp(f"{experiment}-smoke")
+        runs[experiment] = notebook.execute(experiment, {"profile": "smoke", "input_size": 96}, output_dir=directory,
+                                            publish=False, log_output=False)
+    return runs

@@ -53,6 +53,14 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "warmup": 10, "rounds": 20, "runs_per_round": 50,
         },
     },
+    **{
+        table: {
+            "smoke": {"backends": ALL_BACKENDS, "warmup": 1, "rounds": 2, "runs_per_round": 1, "coreml_export": False},
+            "quick": {"backends": ALL_BACKENDS, "warmup": 3, "rounds": 10, "runs_per_round": 5, "coreml_export": True},
+            "full": {"backends": ALL_BACKENDS, "warmup": 10, "rounds": 20, "runs_per_round": 50, "coreml_export": True},
+        }
+        for table in ("table2", "table3")
+    },
 }
 
 

@@ -2,5 +2,7 @@
 
 EXPERIMENTS = {
     "table1": "MobileOne Tab. 1 — rank correlation of latency with MACs and with parameter count",
+    "table2": "MobileOne Tab. 2 — latency of a 30-layer probe network with seven activations",
+    "table3": "MobileOne Tab. 3 — latency of the probe network with squeeze-excite or skip connections",
     "table7": "MobileOne Tab. 7 — S0-S4 params/MACs (fused vs train-time) and the latency price of branches",
 }

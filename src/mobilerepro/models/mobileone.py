@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilerepro import MobileReproError
+from mobilerepro.models.layers import SqueezeExcite
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,6 @@ class ConvBN(nn.Sequential):
             in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
         )
         self.bn = nn.BatchNorm2d(out_channels)
-
-
-class SqueezeExcite(nn.Module):
-    """SE-ReLU's squeeze-excite (Hu et al. 2018) as used by MobileOne-S4: global average pool, 1x1 reduce to 1/16,
-    ReLU, 1x1 expand, sigmoid gate."""
-
-    def __init__(self, channels: int, reduction: float = 1 / 16):
-        super().__init__()
-        reduced = int(channels * reduction)
-        self.reduce = nn.Conv2d(channels, reduced, 1)
-        self.expand = nn.Conv2d(reduced, channels, 1)
-
-    def forward(self, x):
-        gate = torch.sigmoid(self.expand(F.relu(self.reduce(x.mean((2, 3), keepdim=True)))))
-        return x * gate
 
 
 def fuse_conv_bn(kernel: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
