@@ -10,37 +10,61 @@ import pandas as pd
 
 from mobilerepro import MobileReproError
 from mobilerepro.measure import environment
-from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend
+from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency
 from mobilerepro.report import Verdict
 from mobilerepro.results import read_json, write_csv, write_json
 
 LATENCY_STATISTICS = ("min", "median")
 
 
-def resolve_backends(backends: list[str] | None, settings: dict) -> list[str]:
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """How every experiment times its models: which backends, the timing plan, which statistic, and when a timing
+    counts as too noisy to rank on."""
+
+    backends: list[str]
+    plan: TimingPlan
+    latency_statistic: str = "min"
+    max_relative_iqr: float = 0.15
+    onnx_exporter: str = "torchscript"
+    seed: int = 0
+
+
+def resolve_measurement(
+    settings: dict,
+    *,
+    backends: list[str] | None = None,
+    threads: int = 1,
+    warmup: int | None = None,
+    rounds: int | None = None,
+    runs_per_round: int | None = None,
+    latency_statistic: str = "min",
+    max_relative_iqr: float = 0.15,
+    onnx_exporter: str = "torchscript",
+    seed: int = 0,
+) -> MeasurementSettings:
+    """The profile's measurement settings with any explicitly given value overriding it, validated."""
     chosen = list(backends or settings["backends"])
     for name in chosen:
         get_backend(name)
-    return chosen
-
-
-def resolve_plan(settings: dict, *, warmup, rounds, runs_per_round, threads: int, seed: int) -> TimingPlan:
-    """The profile's timing plan with any explicitly given value overriding it."""
-    return TimingPlan(
+    if latency_statistic not in LATENCY_STATISTICS:
+        raise MobileReproError(
+            f"unknown latency_statistic {latency_statistic!r} (choose one of: {', '.join(LATENCY_STATISTICS)})"
+        )
+    plan = TimingPlan(
         warmup=settings["warmup"] if warmup is None else warmup,
         rounds=settings["rounds"] if rounds is None else rounds,
         runs_per_round=settings["runs_per_round"] if runs_per_round is None else runs_per_round,
         threads=threads,
         seed=seed,
     )
+    return MeasurementSettings(chosen, plan, latency_statistic, max_relative_iqr, onnx_exporter, seed)
 
 
-def check_statistic(latency_statistic: str) -> str:
-    if latency_statistic not in LATENCY_STATISTICS:
-        raise MobileReproError(
-            f"unknown latency_statistic {latency_statistic!r} (choose one of: {', '.join(LATENCY_STATISTICS)})"
-        )
-    return latency_statistic
+def measure(models: dict, measurement: MeasurementSettings, *, progress: bool = True):
+    """`measure_latency` with an experiment's settings."""
+    return measure_latency(models, measurement.backends, measurement.plan, onnx_exporter=measurement.onnx_exporter,
+                           progress=progress)
 
 
 def backend_entries(backends: list[str]) -> list[dict]:
@@ -78,7 +102,7 @@ class ExperimentResult:
 
     @property
     def statistic(self) -> str:
-        return self.summary["parameters"]["latency_statistic"]
+        return self.summary["parameters"]["measurement"]["latency_statistic"]
 
     def verdicts(self) -> list[Verdict]:
         return [Verdict(**v) for v in self.summary["verdicts"]]

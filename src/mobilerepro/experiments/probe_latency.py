@@ -23,15 +23,15 @@ from tqdm import tqdm
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
+    MeasurementSettings,
     backend_entries,
-    check_statistic,
-    resolve_backends,
-    resolve_plan,
+    measure,
+    resolve_measurement,
     write_result,
 )
 from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
-from mobilerepro.measure.latency import TimingPlan, measure_latency, one_line
+from mobilerepro.measure.latency import one_line
 from mobilerepro.models.probes import ProbeConfig, ProbeNetwork
 from mobilerepro.profiles import profile_settings
 from mobilerepro.report import (
@@ -73,14 +73,9 @@ class ProbeTable:
 class ProbeRunConfig:
     profile: str
     variants: list[str]
-    backends: list[str]
-    plan: TimingPlan
+    measurement: MeasurementSettings
     probe: dict = field(default_factory=dict)
     coreml_export: bool = True
-    latency_statistic: str = "min"
-    max_relative_iqr: float = 0.15
-    onnx_exporter: str = "torchscript"
-    seed: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,20 +86,14 @@ def configure(
     profile: str = "quick",
     *,
     variants: list[str] | None = None,
-    backends: list[str] | None = None,
-    threads: int = 1,
-    warmup: int | None = None,
-    rounds: int | None = None,
-    runs_per_round: int | None = None,
     depth: int = 30,
     width: float = 1.0,
     input_size: int = 224,
     coreml_export: bool | None = None,
-    latency_statistic: str = "min",
-    max_relative_iqr: float = 0.15,
-    onnx_exporter: str = "torchscript",
-    seed: int = 0,
+    **measurement,
 ) -> ProbeRunConfig:
+    """The profile's settings with any explicitly given value overriding it (`measurement`: see
+    `experiments.common.resolve_measurement`). Validated here."""
     settings = profile_settings(table.experiment, profile)
     variants = list(variants or table.variants)
     unknown = [v for v in variants if v not in table.variants]
@@ -118,15 +107,9 @@ def configure(
     return ProbeRunConfig(
         profile=profile,
         variants=variants,
-        backends=resolve_backends(backends, settings),
-        plan=resolve_plan(settings, warmup=warmup, rounds=rounds, runs_per_round=runs_per_round, threads=threads,
-                          seed=seed),
+        measurement=resolve_measurement(settings, **measurement),
         probe=probe,
         coreml_export=settings["coreml_export"] if coreml_export is None else coreml_export,
-        latency_statistic=check_statistic(latency_statistic),
-        max_relative_iqr=max_relative_iqr,
-        onnx_exporter=onnx_exporter,
-        seed=seed,
     )
 
 
@@ -151,12 +134,12 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
     import torch
 
     directory = ensure_writable(output_dir or default_output_dir(table.experiment, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.plan.threads)
+    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     models, variant_rows = {}, []
     with tempfile.TemporaryDirectory(prefix="mobilerepro-coreml-") as scratch:
         for variant in tqdm(config.variants, desc="building + counting + Core ML", unit="variant",
                             disable=not progress):
-            torch.manual_seed(config.seed)
+            torch.manual_seed(config.measurement.seed)
             model = ProbeNetwork(ProbeConfig(**{**config.probe, **table.variants[variant]})).eval()
             counts = measure_complexity(model, model.input_size)
             row = {"variant": variant, "params": counts.params, "macs": counts.macs}
@@ -164,10 +147,9 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
                 row.update(_coreml_census(model, model.input_size, Path(scratch) / variant))
             variant_rows.append(row)
             models[variant] = (model, model.input_size)
-    measurements = measure_latency(models, config.backends, config.plan, onnx_exporter=config.onnx_exporter,
-                                   progress=progress)
+    measurements = measure(models, config.measurement, progress=progress)
     frame = pd.DataFrame.from_records(
-        [{"variant": m.model, **m.record(config.max_relative_iqr)} for m in measurements]
+        [{"variant": m.model, **m.record(config.measurement.max_relative_iqr)} for m in measurements]
     )
     if not (frame.status == "ok").any():
         raise MobileReproError(f"nothing could be timed on any backend; see the 'reason' column of "
@@ -181,7 +163,7 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
         "profile": config.profile,
         "parameters": config.as_dict(),
         "environment": stamp,
-        "backends": backend_entries(config.backends),
+        "backends": backend_entries(config.measurement.backends),
         "variants": variants.to_dict(orient="records"),
         "comparison": comparison,
         "verdicts": [v.as_dict() for v in _verdicts(table, comparison)],
@@ -193,7 +175,7 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
 def _comparison(table: ProbeTable, config: ProbeRunConfig, frame: pd.DataFrame) -> dict:
     """Per backend: each variant's latency, spread and ratio to the reference, next to the paper's ratio."""
     published = table.published()
-    stat = f"{config.latency_statistic}_ms"
+    stat = f"{config.measurement.latency_statistic}_ms"
     result = {}
     for backend, group in frame[frame.status == "ok"].groupby("backend", sort=False):
         group = group.set_index("variant")

@@ -20,15 +20,15 @@ from tqdm import tqdm
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
+    MeasurementSettings,
     backend_entries,
-    check_statistic,
-    resolve_backends,
-    resolve_plan,
+    measure,
+    resolve_measurement,
     write_result,
 )
 from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
-from mobilerepro.measure.latency import Measurement, TimingPlan, measure_latency, one_line
+from mobilerepro.measure.latency import Measurement, one_line
 from mobilerepro.measure.stats import paired_difference_ci, spearman_with_ci
 from mobilerepro.models import zoo
 from mobilerepro.profiles import profile_settings
@@ -60,13 +60,8 @@ FILES = {"rows": "table1.csv", "summary": "table1.json", "figure": "table1.png",
 class Table1Config:
     profile: str
     models: list[str]
-    backends: list[str]
-    plan: TimingPlan
-    latency_statistic: str = "min"
-    max_relative_iqr: float = 0.15
+    measurement: MeasurementSettings
     bootstrap_resamples: int = 2000
-    onnx_exporter: str = "torchscript"
-    seed: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,38 +71,20 @@ def configure(
     profile: str = "quick",
     *,
     models: list[str] | None = None,
-    backends: list[str] | None = None,
-    threads: int = 1,
-    warmup: int | None = None,
-    rounds: int | None = None,
-    runs_per_round: int | None = None,
-    latency_statistic: str = "min",
-    max_relative_iqr: float = 0.15,
     bootstrap_resamples: int | None = None,
-    onnx_exporter: str = "torchscript",
-    seed: int = 0,
+    **measurement,
 ) -> Table1Config:
-    """The profile's settings with any explicitly given value overriding it. Every name is validated here."""
+    """The profile's settings with any explicitly given value overriding it (`measurement`: backends, threads,
+    warmup, rounds, runs_per_round, latency_statistic, max_relative_iqr, onnx_exporter, seed). Validated here."""
     settings = profile_settings(EXPERIMENT, profile)
-    models = list(models or settings["models"] or zoo.model_names())
-    for name in models:
-        zoo.get_spec(name)
-    models = [zoo.get_spec(name).name for name in models]
+    models = [zoo.get_spec(name).name for name in (models or settings["models"] or zoo.model_names())]
     if len(models) < 3:
         raise MobileReproError(f"Table 1 needs at least 3 models for a rank correlation, got {len(models)}")
-    plan = resolve_plan(
-        settings, warmup=warmup, rounds=rounds, runs_per_round=runs_per_round, threads=threads, seed=seed
-    )
     return Table1Config(
         profile=profile,
         models=models,
-        backends=resolve_backends(backends, settings),
-        plan=plan,
-        latency_statistic=check_statistic(latency_statistic),
-        max_relative_iqr=max_relative_iqr,
+        measurement=resolve_measurement(settings, **measurement),
         bootstrap_resamples=bootstrap_resamples or settings["bootstrap_resamples"],
-        onnx_exporter=onnx_exporter,
-        seed=seed,
     )
 
 
@@ -127,7 +104,7 @@ def _prepare_models(config: Table1Config, progress: bool) -> list[_ModelRow]:
         spec = zoo.get_spec(name)
         row = _ModelRow(name, spec)
         try:
-            model = reparameterize_model(zoo.build_model(name, seed=config.seed))
+            model = reparameterize_model(zoo.build_model(name, seed=config.measurement.seed))
             complexity = measure_complexity(model, spec.input_size)
             row.params, row.macs, row.module = complexity.params, complexity.macs, model
         except Exception as error:  # noqa: BLE001 - recorded on the model's rows
@@ -141,7 +118,7 @@ def _rows_frame(config: Table1Config, models: list[_ModelRow], measurements: lis
     records = []
     for row in models:
         published = row.spec.published
-        for backend in config.backends:
+        for backend in config.measurement.backends:
             measurement = by_key.get((row.name, backend)) or Measurement(row.name, backend, "failed", row.error)
             record = {
                 "model": row.name,
@@ -150,8 +127,8 @@ def _rows_frame(config: Table1Config, models: list[_ModelRow], measurements: lis
                 "input_size": "x".join(map(str, row.spec.input_size[1:])),
                 "params": row.params,
                 "macs": row.macs,
-                "threads": config.plan.threads,
-                **measurement.record(config.max_relative_iqr),
+                "threads": config.measurement.plan.threads,
+                **measurement.record(config.measurement.max_relative_iqr),
             }
             record["published_top1"] = paper.value(published.get("top1"))
             record["published_params_m"] = paper.value(published.get("params_m"))
@@ -161,13 +138,13 @@ def _rows_frame(config: Table1Config, models: list[_ModelRow], measurements: lis
 
 
 def _correlations(config: Table1Config, frame: pd.DataFrame) -> dict:
-    stat_column = f"{config.latency_statistic}_ms"
+    stat_column = f"{config.measurement.latency_statistic}_ms"
     result = {}
-    for backend in config.backends:
+    for backend in config.measurement.backends:
         ok = frame[(frame.backend == backend) & (frame.status == "ok")]
         if len(ok) < 3:
             continue
-        kwargs = {"resamples": config.bootstrap_resamples, "seed": config.seed}
+        kwargs = {"resamples": config.bootstrap_resamples, "seed": config.measurement.seed}
         latency = ok[stat_column].to_numpy()
         macs = spearman_with_ci(latency, ok.macs.to_numpy(), **kwargs)
         params = spearman_with_ci(latency, ok.params.to_numpy(), **kwargs)
@@ -251,12 +228,10 @@ def _verdicts(correlations: dict) -> list[Verdict]:
 def run(config: Table1Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     """Measure, correlate, judge, and write table1.csv / table1.json / table1.png into `output_dir`."""
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.plan.threads)
+    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     models = _prepare_models(config, progress)
     measurable = {row.name: (row.module, row.spec.input_size) for row in models if row.module is not None}
-    measurements = measure_latency(
-        measurable, config.backends, config.plan, onnx_exporter=config.onnx_exporter, progress=progress
-    )
+    measurements = measure(measurable, config.measurement, progress=progress)
     frame = _rows_frame(config, models, measurements)
     if not (frame.status == "ok").any():
         raise MobileReproError("no model could be timed on any backend; see the 'reason' column of table1.csv")
@@ -274,7 +249,7 @@ def run(config: Table1Config, output_dir: str | Path | None = None, *, progress:
             "profile": config.profile,
             "parameters": config.as_dict(),
             "environment": stamp,
-            "backends": backend_entries(config.backends),
+            "backends": backend_entries(config.measurement.backends),
             "correlations": correlations,
             "verdicts": [v.as_dict() for v in verdicts],
             "mac_convention": "multiply-accumulates of conv, linear and attention matmuls; batch 1; inference form",
@@ -285,7 +260,7 @@ def run(config: Table1Config, output_dir: str | Path | None = None, *, progress:
 
 
 def _figure(frame: pd.DataFrame, config: Table1Config, correlations: dict, path: Path) -> Path:
-    stat_column = f"{config.latency_statistic}_ms"
+    stat_column = f"{config.measurement.latency_statistic}_ms"
     ok = frame[(frame.status == "ok") & frame.backend.isin(list(correlations))].copy()
     ok["MACs (M)"] = ok.macs / 1e6
     ok["params (M)"] = ok.params / 1e6
@@ -300,7 +275,7 @@ def _figure(frame: pd.DataFrame, config: Table1Config, correlations: dict, path:
         panel="backend",
         label="model",
         colour_by="family",
-        y_label=f"{config.latency_statistic} latency (ms, log)",
+        y_label=f"{config.measurement.latency_statistic} latency (ms, log)",
         titles=titles,
     )
     return save_figure(fig, path)

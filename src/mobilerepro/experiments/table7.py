@@ -20,15 +20,14 @@ from tqdm import tqdm
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
+    MeasurementSettings,
     backend_entries,
-    check_statistic,
-    resolve_backends,
-    resolve_plan,
+    measure,
+    resolve_measurement,
     write_result,
 )
 from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
-from mobilerepro.measure.latency import TimingPlan, measure_latency
 from mobilerepro.models import mobileone
 from mobilerepro.profiles import profile_settings
 from mobilerepro.reparam import reparameterize_model
@@ -45,49 +44,22 @@ INPUT_SIZE = (3, 224, 224)
 class Table7Config:
     profile: str
     variants: list[str]
-    backends: list[str]
-    plan: TimingPlan
-    latency_statistic: str = "min"
-    max_relative_iqr: float = 0.15
-    onnx_exporter: str = "torchscript"
-    seed: int = 0
+    measurement: MeasurementSettings
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def configure(
-    profile: str = "quick",
-    *,
-    variants: list[str] | None = None,
-    backends: list[str] | None = None,
-    threads: int = 1,
-    warmup: int | None = None,
-    rounds: int | None = None,
-    runs_per_round: int | None = None,
-    latency_statistic: str = "min",
-    max_relative_iqr: float = 0.15,
-    onnx_exporter: str = "torchscript",
-    seed: int = 0,
-) -> Table7Config:
+def configure(profile: str = "quick", *, variants: list[str] | None = None, **measurement) -> Table7Config:
+    """The profile's settings with any explicitly given value overriding it (`measurement`: see
+    `experiments.common.resolve_measurement`). Validated here."""
     settings = profile_settings(EXPERIMENT, profile)
     variants = [str(v).lower().removeprefix("mobileone_") for v in (variants or settings["variants"])]
     for variant in variants:
         if variant not in mobileone.VARIANTS:
             choices = ", ".join(mobileone.VARIANTS)
             raise MobileReproError(f"unknown MobileOne variant {variant!r} (choose from: {choices})")
-    return Table7Config(
-        profile=profile,
-        variants=variants,
-        backends=resolve_backends(backends, settings),
-        plan=resolve_plan(
-            settings, warmup=warmup, rounds=rounds, runs_per_round=runs_per_round, threads=threads, seed=seed
-        ),
-        latency_statistic=check_statistic(latency_statistic),
-        max_relative_iqr=max_relative_iqr,
-        onnx_exporter=onnx_exporter,
-        seed=seed,
-    )
+    return Table7Config(profile, variants, resolve_measurement(settings, **measurement))
 
 
 def _counts(variant: str, seed: int) -> tuple[dict, dict]:
@@ -132,10 +104,10 @@ def _count_verdicts(counts_table: pd.DataFrame) -> list[Verdict]:
 
 def run(config: Table7Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.plan.threads)
+    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     to_time, count_rows = {}, []
     for variant in tqdm(config.variants, desc="building + counting", unit="variant", disable=not progress):
-        models, counts = _counts(variant, config.seed)
+        models, counts = _counts(variant, config.measurement.seed)
         spec = mobileone.VARIANTS[variant]
         published = paper.published_model(f"mobileone_{variant}")
         count_rows.append(
@@ -155,17 +127,16 @@ def run(config: Table7Config, output_dir: str | Path | None = None, *, progress:
         for form, model in models.items():
             to_time[f"mobileone_{variant}/{form}"] = (model, INPUT_SIZE)
     counts_table = pd.DataFrame.from_records(count_rows)
-    measurements = measure_latency(
-        to_time, config.backends, config.plan, onnx_exporter=config.onnx_exporter, progress=progress
-    )
+    measurements = measure(to_time, config.measurement, progress=progress)
     records = []
     for m in measurements:
         name, form = m.model.split("/")
-        records.append({"variant": name.removeprefix("mobileone_"), "form": form, **m.record(config.max_relative_iqr)})
+        record = m.record(config.measurement.max_relative_iqr)
+        records.append({"variant": name.removeprefix("mobileone_"), "form": form, **record})
     frame = pd.DataFrame.from_records(records)
     if not (frame.status == "ok").any():
         raise MobileReproError("nothing could be timed on any backend; see the 'reason' column of table7.csv")
-    ratios = _ratios(frame, config.latency_statistic)
+    ratios = _ratios(frame, config.measurement.latency_statistic)
     write_result(
         directory,
         FILES,
@@ -176,14 +147,14 @@ def run(config: Table7Config, output_dir: str | Path | None = None, *, progress:
             "profile": config.profile,
             "parameters": config.as_dict(),
             "environment": stamp,
-            "backends": backend_entries(config.backends),
+            "backends": backend_entries(config.measurement.backends),
             "counts": counts_table.to_dict(orient="records"),
             "unfused_over_fused": ratios,
             "verdicts": [v.as_dict() for v in _count_verdicts(counts_table)],
             "mac_convention": "multiply-accumulates of conv, linear and attention matmuls; batch 1; 224x224",
         },
     )
-    _figure(frame, config.latency_statistic, directory / FILES["figure"])
+    _figure(frame, config.measurement.latency_statistic, directory / FILES["figure"])
     return directory
 
 
