@@ -30,7 +30,7 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "backends": ALL_BACKENDS,
             "warmup": 5,
             "rounds": 15,
-            "runs_per_round": 6,
+            "runs_per_round": 5,
             "bootstrap_resamples": 2000,
         },
         "full": {

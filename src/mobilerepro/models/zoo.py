@@ -1,7 +1,8 @@
 """The model zoo: one registry, name -> builder + metadata, for every model any experiment measures.
 
 All models are built with random initialisation and no weights (nothing downloads). Baselines come from timm or
-torchvision; our own implementations (MobileOne) are registered under the paper's names. Published numbers are not
+torchvision; our own implementations (MobileOne, MobileNetV4) are registered under the paper's names, MobileNetV4
+at the input sizes of its Tab. 6. Published numbers are not
 stored here: `ModelSpec.published` reads them, with provenance, from `mobilerepro/paper/models.yaml`.
 
 The population covers MobileOne's Tab. 1 / Tab. 9 comparison set: mobile CNNs (MobileNets, NAS-found models,
@@ -54,13 +55,13 @@ def _torchvision(model_name: str) -> Callable[[], torch.nn.Module]:
 
 
 def _mobilerepro(model_name: str) -> Callable[[], torch.nn.Module]:
-    """Our own implementations, named `<family>_<variant>`."""
+    """Our own implementations, named `<family>.<variant>` (e.g. `mobileone.s0`, `mobilenetv4.conv_s`)."""
 
     def build():
-        from mobilerepro.models import mobileone
+        from mobilerepro.models import mobilenetv4, mobileone
 
-        family, _, variant = model_name.rpartition("_")
-        return {"mobileone": mobileone.mobileone}[family](variant)
+        family, _, variant = model_name.partition(".")
+        return {"mobileone": mobileone.mobileone, "mobilenetv4": mobilenetv4.mobilenetv4}[family](variant)
 
     return build
 
@@ -78,7 +79,6 @@ _ZOO: dict[str, ModelSpec] = {
         _spec("mobilenet_v2", "MobileNet", "Sandler et al. 2018", "timm:mobilenetv2_100"),
         _spec("mobilenet_v3_large", "MobileNet", "Howard et al. 2019", "timm:mobilenetv3_large_100"),
         _spec("mobilenet_v3_small", "MobileNet", "Howard et al. 2019", "timm:mobilenetv3_small_100"),
-        _spec("mnv4_conv_s", "MobileNet", "Qin et al. 2024", "timm:mobilenetv4_conv_small"),
         _spec("efficientnet_b0", "NAS", "Tan & Le 2019", "timm:efficientnet_b0"),
         _spec("mnasnet_a1", "NAS", "Tan et al. 2019", "timm:semnasnet_100"),
         _spec("mixnet_s", "NAS", "Tan & Le 2019 (MixConv)", "timm:mixnet_s"),
@@ -96,8 +96,12 @@ _ZOO: dict[str, ModelSpec] = {
         _spec("edgenext_xxs", "EdgeNeXt", "Maaz et al. 2022", "timm:edgenext_xx_small"),
         _spec("repvgg_a0", "RepVGG", "Ding et al. 2021", "timm:repvgg_a0"),
         *(
-            _spec(f"mobileone_s{i}", "MobileOne", "Vasu et al. 2023", f"mobilerepro:mobileone_s{i}")
+            _spec(f"mobileone_s{i}", "MobileOne", "Vasu et al. 2023", f"mobilerepro:mobileone.s{i}")
             for i in range(5)
+        ),
+        *(
+            _spec(f"mnv4_{name}", "MobileNetV4", "Qin et al. 2024", f"mobilerepro:mobilenetv4.{name}", (3, size, size))
+            for name, size in (("conv_s", 224), ("conv_m", 256), ("conv_l", 384), ("hybrid_m", 256), ("hybrid_l", 384))
         ),
     )
 }

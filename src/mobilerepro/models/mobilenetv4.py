@@ -1,0 +1,372 @@
+"""MobileNetV4 (Qin et al., "MobileNetV4: Universal Models for the Mobile Ecosystem", ECCV 2024, arXiv 2404.10518v2).
+
+Read alongside the paper:
+- §3.2, Fig. 3 — the Universal Inverted Bottleneck (UIB): optional start depthwise -> 1x1 expansion -> optional
+  middle depthwise -> 1x1 projection (+ residual when shapes allow). Its instantiations: IB (middle only),
+  ConvNext-like (start only), ExtraDW (both), FFN (neither). The expansion applies to the block's input channels;
+  with a middle depthwise the stride is in it, else in the start depthwise; the start depthwise has BN and no
+  activation.
+- FusedIB — a k x k full convolution that expands, then a 1x1 projection.
+- §4, Fig. 4 — Mobile MQA: queries at full resolution with h heads, one key head and one value head shared by all
+  query heads, each downsampled by its own stride-2 3x3 depthwise conv + BN when `kv_stride = 2`; pre-norm BN,
+  layer scale, residual.
+- Appendix Tabs. 11, 12, 14, 15 — the models Conv-S, Conv-M, Conv-L, Hybrid-M, Hybrid-L, written below as data in
+  the tables' row order (block type, kernels, expansion, output channels, stride). The layer lists agree block by
+  block with timm 1.0.31's `_gen_mobilenet_v4` and with the official TF code; Hybrid-M here is the *code's*
+  version (`hybrid_m`), the one timm and the official weights use. The paper's Tab. 13 differs from the code; its
+  rows are not available to us, so it is not offered yet.
+- Head for all models: 1x1 conv to 960 (last stage) -> global average pool -> 1x1 conv 1280 + BN + act -> linear.
+  Hybrid models use layer scale (init 1e-5) in UIB and MQA blocks; Hybrid-L uses GELU, the others ReLU.
+
+Weights are never downloaded; `convert_timm_state_dict` maps timm's `mobilenetv4_*` key names to ours (used by the
+parity test: timm's random init mapped into ours gives identical outputs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobilerepro import MobileReproError
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of `divisor`, never more than 10 % below `value` (MobileNet convention)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Architectures as data: one row per block, as in the paper's appendix tables.
+
+
+@dataclass(frozen=True)
+class Conv:
+    """Plain convolution + BN + activation ("Conv2D" rows)."""
+
+    kernel: int
+    channels: int
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class FusedIB:
+    """FusedIB: k x k full conv expanding to expansion * input channels, then 1x1 projection ("FusedIB" rows)."""
+
+    kernel: int
+    expansion: float
+    channels: int
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class UIB:
+    """Universal Inverted Bottleneck ("ExtraDW" / "IB" / "ConvNext" / "FFN" rows): start and middle depthwise
+    kernels (0 = absent), expansion, output channels, stride."""
+
+    start_kernel: int
+    middle_kernel: int
+    expansion: float
+    channels: int
+    stride: int = 1
+
+    @property
+    def kind(self) -> str:
+        return {(True, True): "ExtraDW", (False, True): "IB", (True, False): "ConvNext", (False, False): "FFN"}[
+            (bool(self.start_kernel), bool(self.middle_kernel))
+        ]
+
+
+@dataclass(frozen=True)
+class MQA:
+    """Mobile MQA block ("MQA" rows): heads, key/value dimension, key/value downsampling stride, output channels."""
+
+    heads: int
+    key_dim: int
+    kv_stride: int
+    channels: int
+    kernel: int = 3  # of the key/value downsampling depthwise convolution
+
+
+@dataclass(frozen=True)
+class MobileNetV4Spec:
+    name: str
+    stem_channels: int
+    stages: tuple[tuple, ...]
+    activation: str = "relu"
+    layer_scale: float | None = None
+    input_size: int = 224
+    head_channels: int = 1280
+
+
+def _repeat(block, times: int) -> list:
+    return [block] * times
+
+
+CONV_S = MobileNetV4Spec("conv_s", 32, (
+    (Conv(3, 32, 2), Conv(1, 32)),
+    (Conv(3, 96, 2), Conv(1, 64)),
+    (UIB(5, 5, 3.0, 96, 2), *_repeat(UIB(0, 3, 2.0, 96), 4), UIB(3, 0, 4.0, 96)),
+    (UIB(3, 3, 6.0, 128, 2), UIB(5, 5, 4.0, 128), UIB(0, 5, 4.0, 128), UIB(0, 5, 3.0, 128),
+     *_repeat(UIB(0, 3, 4.0, 128), 2)),
+    (Conv(1, 960),),
+), input_size=224)
+
+CONV_M = MobileNetV4Spec("conv_m", 32, (
+    (FusedIB(3, 4.0, 48, 2),),
+    (UIB(3, 5, 4.0, 80, 2), UIB(3, 3, 2.0, 80)),
+    (UIB(3, 5, 6.0, 160, 2), *_repeat(UIB(3, 3, 4.0, 160), 2), UIB(3, 5, 4.0, 160), UIB(3, 3, 4.0, 160),
+     UIB(3, 0, 4.0, 160), UIB(0, 0, 2.0, 160), UIB(3, 0, 4.0, 160)),
+    (UIB(5, 5, 6.0, 256, 2), UIB(5, 5, 4.0, 256), *_repeat(UIB(3, 5, 4.0, 256), 2), UIB(0, 0, 4.0, 256),
+     UIB(3, 0, 4.0, 256), UIB(3, 5, 2.0, 256), UIB(5, 5, 4.0, 256), *_repeat(UIB(0, 0, 4.0, 256), 2),
+     UIB(5, 0, 2.0, 256)),
+    (Conv(1, 960),),
+), input_size=256)
+
+_LARGE_STAGES_0_1 = (
+    (FusedIB(3, 4.0, 48, 2),),
+    (UIB(3, 5, 4.0, 96, 2), UIB(3, 3, 4.0, 96)),
+)
+
+CONV_L = MobileNetV4Spec("conv_l", 24, (
+    *_LARGE_STAGES_0_1,
+    (UIB(3, 5, 4.0, 192, 2), *_repeat(UIB(3, 3, 4.0, 192), 3), UIB(3, 5, 4.0, 192),
+     *_repeat(UIB(5, 3, 4.0, 192), 5), UIB(3, 0, 4.0, 192)),
+    (UIB(5, 5, 4.0, 512, 2), *_repeat(UIB(5, 5, 4.0, 512), 3), UIB(5, 0, 4.0, 512), UIB(5, 3, 4.0, 512),
+     *_repeat(UIB(5, 0, 4.0, 512), 2), UIB(5, 3, 4.0, 512), UIB(5, 5, 4.0, 512), *_repeat(UIB(5, 0, 4.0, 512), 3)),
+    (Conv(1, 960),),
+), input_size=384)
+
+HYBRID_M = MobileNetV4Spec("hybrid_m", 32, (
+    (FusedIB(3, 4.0, 48, 2),),
+    (UIB(3, 5, 4.0, 80, 2), UIB(3, 3, 2.0, 80)),
+    (UIB(3, 5, 6.0, 160, 2), UIB(0, 0, 2.0, 160), UIB(3, 3, 4.0, 160), UIB(3, 5, 4.0, 160),
+     MQA(4, 64, 2, 160), UIB(3, 3, 4.0, 160), MQA(4, 64, 2, 160), UIB(3, 0, 4.0, 160),
+     MQA(4, 64, 2, 160), UIB(3, 3, 4.0, 160), MQA(4, 64, 2, 160), UIB(3, 0, 4.0, 160)),
+    (UIB(5, 5, 6.0, 256, 2), UIB(5, 5, 4.0, 256), *_repeat(UIB(3, 5, 4.0, 256), 2), UIB(0, 0, 2.0, 256),
+     UIB(3, 5, 2.0, 256), UIB(0, 0, 2.0, 256), UIB(0, 0, 4.0, 256), MQA(4, 64, 1, 256), UIB(3, 0, 4.0, 256),
+     MQA(4, 64, 1, 256), UIB(5, 5, 4.0, 256), MQA(4, 64, 1, 256), UIB(5, 0, 4.0, 256), MQA(4, 64, 1, 256),
+     UIB(5, 0, 4.0, 256)),
+    (Conv(1, 960),),
+), layer_scale=1e-5, input_size=256)
+
+HYBRID_L = MobileNetV4Spec("hybrid_l", 24, (
+    *_LARGE_STAGES_0_1,
+    (UIB(3, 5, 4.0, 192, 2), *_repeat(UIB(3, 3, 4.0, 192), 3), UIB(3, 5, 4.0, 192),
+     *_repeat(UIB(5, 3, 4.0, 192), 2), MQA(8, 48, 2, 192), UIB(5, 3, 4.0, 192), MQA(8, 48, 2, 192),
+     UIB(5, 3, 4.0, 192), MQA(8, 48, 2, 192), UIB(5, 3, 4.0, 192), MQA(8, 48, 2, 192), UIB(3, 0, 4.0, 192)),
+    (UIB(5, 5, 4.0, 512, 2), *_repeat(UIB(5, 5, 4.0, 512), 3), UIB(5, 0, 4.0, 512), UIB(5, 3, 4.0, 512),
+     *_repeat(UIB(5, 0, 4.0, 512), 2), UIB(5, 3, 4.0, 512), UIB(5, 5, 4.0, 512),
+     MQA(8, 64, 1, 512), UIB(5, 0, 4.0, 512), MQA(8, 64, 1, 512), UIB(5, 0, 4.0, 512),
+     MQA(8, 64, 1, 512), UIB(5, 0, 4.0, 512), MQA(8, 64, 1, 512), UIB(5, 0, 4.0, 512)),
+    (Conv(1, 960),),
+), activation="gelu", layer_scale=1e-5, input_size=384)
+
+SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L)}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Blocks
+
+
+def _activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU(inplace=True), "gelu": nn.GELU()}[name]
+
+
+class ConvBN(nn.Sequential):
+    """Convolution (no bias) + BN (+ activation)."""
+
+    def __init__(self, in_channels, out_channels, kernel, stride=1, groups=1, activation: str | None = None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        if activation:
+            self.act = _activation(activation)
+
+
+class LayerScale(nn.Module):
+    """Per-channel learnable scale of a residual branch (initialised to a small value)."""
+
+    def __init__(self, channels: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
+class _Residual(nn.Module):
+    """Adds the block's input when shapes allow (stride 1, same channels), after the optional layer scale."""
+
+    def _finish(self, out, x):
+        out = self.layer_scale(out)
+        return out + x if self.residual else out
+
+    def _setup_residual(self, in_channels, out_channels, stride, layer_scale):
+        self.residual = stride == 1 and in_channels == out_channels
+        self.layer_scale = LayerScale(out_channels, layer_scale) if layer_scale is not None else nn.Identity()
+
+
+class UniversalInvertedBottleneck(_Residual):
+    """UIB (§3.2, Fig. 3): [start dw k1 + BN] -> 1x1 expand + BN + act -> [middle dw k2 + BN + act] -> 1x1 project
+    + BN (+ layer scale) (+ residual). The stride sits in the middle depthwise if present, else in the start one."""
+
+    def __init__(self, in_channels: int, row: UIB, activation: str, layer_scale: float | None):
+        super().__init__()
+        mid = make_divisible(in_channels * row.expansion)
+        start_stride = row.stride if not row.middle_kernel else 1
+        self.start_dw = (ConvBN(in_channels, in_channels, row.start_kernel, start_stride, in_channels)
+                         if row.start_kernel else None)
+        self.expand = ConvBN(in_channels, mid, 1, activation=activation)
+        self.middle_dw = (ConvBN(mid, mid, row.middle_kernel, row.stride, mid, activation=activation)
+                          if row.middle_kernel else None)
+        self.project = ConvBN(mid, row.channels, 1)
+        self._setup_residual(in_channels, row.channels, row.stride, layer_scale)
+
+    def forward(self, x):
+        out = self.start_dw(x) if self.start_dw is not None else x
+        out = self.expand(out)
+        if self.middle_dw is not None:
+            out = self.middle_dw(out)
+        return self._finish(self.project(out), x)
+
+
+class FusedInvertedBottleneck(_Residual):
+    """FusedIB: k x k full convolution expanding + BN + act, then 1x1 projection + BN (+ residual)."""
+
+    def __init__(self, in_channels: int, row: FusedIB, activation: str, layer_scale: float | None):
+        super().__init__()
+        mid = make_divisible(in_channels * row.expansion)
+        self.expand = ConvBN(in_channels, mid, row.kernel, row.stride, activation=activation)
+        self.project = ConvBN(mid, row.channels, 1)
+        self.residual = row.stride == 1 and in_channels == row.channels
+        self.layer_scale = nn.Identity()  # the official models never scale FusedIB
+
+    def forward(self, x):
+        return self._finish(self.project(self.expand(x)), x)
+
+
+class MobileMQA(nn.Module):
+    """Mobile MQA (§4): queries from a 1x1 conv with `heads` heads at full resolution; one key head and one value
+    head shared by all query heads, each optionally downsampled by its own stride-`kv_stride` depthwise conv + BN
+    before its 1x1 projection; scaled dot-product attention; 1x1 output projection."""
+
+    def __init__(self, channels: int, out_channels: int, heads: int, key_dim: int, kv_stride: int, kernel: int):
+        super().__init__()
+        self.heads, self.key_dim = heads, key_dim
+        self.query = nn.Conv2d(channels, heads * key_dim, 1, bias=False)
+        self.key_down = ConvBN(channels, channels, kernel, kv_stride, channels) if kv_stride > 1 else None
+        self.value_down = ConvBN(channels, channels, kernel, kv_stride, channels) if kv_stride > 1 else None
+        self.key = nn.Conv2d(channels, key_dim, 1, bias=False)
+        self.value = nn.Conv2d(channels, key_dim, 1, bias=False)
+        self.output = nn.Conv2d(heads * key_dim, out_channels, 1, bias=False)
+
+    def forward(self, x):
+        batch, _, height, width = x.shape
+        q = self.query(x).reshape(batch, self.heads, self.key_dim, height * width).transpose(-1, -2)
+        kv_input_k = self.key_down(x) if self.key_down is not None else x
+        kv_input_v = self.value_down(x) if self.value_down is not None else x
+        k = self.key(kv_input_k).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, P, key_dim): one shared head
+        v = self.value(kv_input_v).flatten(2).transpose(1, 2).unsqueeze(1)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, H*W, key_dim)
+        out = out.transpose(1, 2).reshape(batch, height, width, self.heads * self.key_dim).permute(0, 3, 1, 2)
+        return self.output(out)
+
+
+class MobileMQABlock(_Residual):
+    """Pre-norm BN -> Mobile MQA -> layer scale -> + input (§4)."""
+
+    def __init__(self, in_channels: int, row: MQA, activation: str, layer_scale: float | None):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.attention = MobileMQA(in_channels, row.channels, row.heads, row.key_dim, row.kv_stride, row.kernel)
+        self._setup_residual(in_channels, row.channels, 1, layer_scale)
+
+    def forward(self, x):
+        return self._finish(self.attention(self.norm(x)), x)
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, in_channels: int, row: Conv, activation: str, layer_scale: float | None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, row.channels, row.kernel, row.stride, row.kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(row.channels)
+        self.act = _activation(activation)
+
+
+_BLOCKS = {Conv: ConvBlock, FusedIB: FusedInvertedBottleneck, UIB: UniversalInvertedBottleneck, MQA: MobileMQABlock}
+
+
+class MobileNetV4(nn.Module):
+    """Stem 3x3 s2 conv + BN + act, the spec's stages, then GAP -> 1x1 conv 1280 + BN + act -> linear."""
+
+    def __init__(self, spec: MobileNetV4Spec | str, num_classes: int = 1000):
+        super().__init__()
+        spec = SPECS[spec] if isinstance(spec, str) else spec
+        self.spec = spec
+        self.stem = ConvBN(3, spec.stem_channels, 3, 2, activation=spec.activation)
+        channels, stages = spec.stem_channels, []
+        for rows in spec.stages:
+            blocks = []
+            for row in rows:
+                blocks.append(_BLOCKS[type(row)](channels, row, spec.activation, spec.layer_scale))
+                channels = row.channels
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = ConvBN(channels, spec.head_channels, 1, activation=spec.activation)
+        self.classifier = nn.Linear(spec.head_channels, num_classes)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return (3, self.spec.input_size, self.spec.input_size)
+
+    def forward(self, x):
+        x = self.head(self.pool(self.stages(self.stem(x))))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def mobilenetv4(name: str, *, num_classes: int = 1000) -> MobileNetV4:
+    if name not in SPECS:
+        raise MobileReproError(f"unknown MobileNetV4 model {name!r} (choose one of: {', '.join(SPECS)})")
+    return MobileNetV4(SPECS[name], num_classes=num_classes)
+
+
+TIMM_NAMES = {
+    "conv_s": "mobilenetv4_conv_small", "conv_m": "mobilenetv4_conv_medium", "conv_l": "mobilenetv4_conv_large",
+    "hybrid_m": "mobilenetv4_hybrid_medium", "hybrid_l": "mobilenetv4_hybrid_large",
+}
+
+_TIMM_RULES = [
+    (r"^conv_stem\.", "stem.conv."), (r"^bn1\.", "stem.bn."),
+    (r"^blocks\.", "stages."),
+    (r"\.dw_start\.", ".start_dw."), (r"\.pw_exp\.", ".expand."), (r"\.dw_mid\.", ".middle_dw."),
+    (r"\.pw_proj\.", ".project."),
+    (r"\.conv_exp\.", ".expand.conv."), (r"\.conv_pwl\.", ".project.conv."), (r"\.bn2\.", ".project.bn."),
+    (r"\.attn\.query\.proj\.", ".attention.query."),
+    (r"\.attn\.key\.down_conv\.", ".attention.key_down.conv."), (r"\.attn\.key\.norm\.", ".attention.key_down.bn."),
+    (r"\.attn\.key\.proj\.", ".attention.key."),
+    (r"\.attn\.value\.down_conv\.", ".attention.value_down.conv."),
+    (r"\.attn\.value\.norm\.", ".attention.value_down.bn."),
+    (r"\.attn\.value\.proj\.", ".attention.value."),
+    (r"\.attn\.output\.proj\.", ".attention.output."),
+    (r"^conv_head\.", "head.conv."), (r"^norm_head\.", "head.bn."),
+]
+
+
+def convert_timm_state_dict(state_dict: dict) -> dict:
+    """Rename timm `mobilenetv4_*` keys to ours. timm names the first BN `bn1` both in its plain conv block (ours:
+    `bn`) and in its FusedIB (ours: `expand.bn`), so the block type is read from its sibling keys."""
+    fused_blocks = {key.split(".conv_exp.")[0] for key in state_dict if ".conv_exp." in key}
+    converted = {}
+    for key, value in state_dict.items():
+        prefix, separator, rest = key.partition(".bn1.")
+        if separator and prefix.startswith("blocks."):
+            key = f"{prefix}.{'expand.bn' if prefix in fused_blocks else 'bn'}.{rest}"
+        for pattern, replacement in _TIMM_RULES:
+            key = re.sub(pattern, replacement, key)
+        converted[key] = value
+    return converted

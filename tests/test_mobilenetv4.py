@@ -1,0 +1,94 @@
+"""Our MobileNetV4: the UIB instantiations, Mobile MQA, timm parity, params/MACs at the paper's input sizes."""
+
+import pytest
+import torch
+
+from mobilerepro import MobileReproError, paper
+from mobilerepro.measure.complexity import measure_complexity
+from mobilerepro.models import mobilenetv4 as m4
+
+MODELS = list(m4.SPECS)
+
+
+def randomize_batchnorm(model, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
+                module.weight.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_timm_parity(name):
+    import timm
+
+    torch.manual_seed(0)
+    reference = randomize_batchnorm(timm.create_model(m4.TIMM_NAMES[name], pretrained=False)).eval()
+    ours = m4.mobilenetv4(name).eval()
+    ours.load_state_dict(m4.convert_timm_state_dict(reference.state_dict()), strict=True)
+    x = torch.randn(2, 3, 128, 128)
+    with torch.inference_mode():
+        expected, actual = reference(x), ours(x)
+    assert ((actual - expected).norm() / expected.norm()).item() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "row, kind, has_start, has_middle",
+    [
+        (m4.UIB(3, 5, 4.0, 64, 2), "ExtraDW", True, True),
+        (m4.UIB(0, 3, 4.0, 64, 2), "IB", False, True),
+        (m4.UIB(5, 0, 4.0, 64, 2), "ConvNext", True, False),
+        (m4.UIB(0, 0, 4.0, 32, 1), "FFN", False, False),
+    ],
+)
+def test_uib_instantiations(row, kind, has_start, has_middle):
+    block = m4.UniversalInvertedBottleneck(32, row, "relu", None)
+    assert row.kind == kind
+    assert (block.start_dw is not None, block.middle_dw is not None) == (has_start, has_middle)
+    assert block.expand.conv.out_channels == 128  # expansion applies to the block's input channels
+    if has_middle:  # the stride sits in the middle depthwise when there is one, and it has an activation
+        assert block.middle_dw.conv.stride == (row.stride,) * 2 and hasattr(block.middle_dw, "act")
+    if has_start:  # the start depthwise has BN and no activation
+        assert not hasattr(block.start_dw, "act")
+        assert block.start_dw.conv.stride == ((1, 1) if has_middle else (row.stride,) * 2)
+    out = block(torch.randn(1, 32, 16, 16))
+    assert out.shape == (1, row.channels, 16 // row.stride, 16 // row.stride)
+    assert block.residual == (row.stride == 1 and row.channels == 32)
+
+
+@pytest.mark.parametrize("kv_stride", [1, 2])
+def test_mobile_mqa_shapes(kv_stride):
+    attention = m4.MobileMQA(64, 64, heads=4, key_dim=16, kv_stride=kv_stride, kernel=3)
+    assert attention.key.out_channels == attention.value.out_channels == 16  # one shared key and value head
+    assert attention.query.out_channels == 4 * 16
+    assert (attention.key_down is None) == (kv_stride == 1)
+    x = torch.randn(2, 64, 8, 8)
+    k_input = attention.key_down(x) if attention.key_down is not None else x
+    assert k_input.shape[-2:] == (8 // kv_stride, 8 // kv_stride)  # keys/values downsampled, queries not
+    assert attention(x).shape == (2, 64, 8, 8)
+
+
+def test_mqa_block_uses_prenorm_and_layer_scale():
+    block = m4.MobileMQABlock(64, m4.MQA(4, 16, 2, 64), "relu", 1e-5)
+    assert isinstance(block.norm, torch.nn.BatchNorm2d) and block.residual
+    assert torch.allclose(block.layer_scale.gamma, torch.full((64,), 1e-5))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_params_and_macs_at_paper_input_sizes(name):
+    derived = paper.load("mobilenetv4")["table6"]["models"][name]
+    model = m4.mobilenetv4(name).eval()
+    counts = measure_complexity(model, model.input_size)
+    assert model.spec.input_size == derived["input_size"]
+    assert counts.params_m == pytest.approx(derived["params_m_derived"]["value"], abs=0.005)
+    assert counts.macs_m / 1000 == pytest.approx(derived["macs_g_derived"]["value"], abs=0.0005)
+
+
+def test_unknown_model():
+    with pytest.raises(MobileReproError, match="unknown MobileNetV4 model"):
+        m4.mobilenetv4("hybrid_s")
