@@ -40,3 +40,12 @@ def probe_smoke_runs(tmp_path_factory):
         runs[experiment] = notebook.execute(experiment, {"profile": "smoke", "input_size": 96}, output_dir=directory,
                                             publish=False, log_output=False)
     return runs
+
+
+@pytest.fixture(scope="session")
+def table16_smoke_run(tmp_path_factory):
+    from mobilerepro import notebook
+
+    directory = tmp_path_factory.mktemp("mnv4-table16-smoke")
+    return notebook.execute("mnv4_table16", {"profile": "smoke"}, output_dir=directory, publish=False,
+                            log_output=False)

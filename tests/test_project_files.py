@@ -56,7 +56,8 @@ def test_makefile_has_the_documented_targets():
     makefile = (ROOT / "Makefile").read_text()
     from mobilerepro.experiments import EXPERIMENTS
 
-    targets = ["help", "setup", "replicate-all", "book", "test", "lint", *(f"replicate-{e}" for e in EXPERIMENTS)]
+    replicate = [f"replicate-{experiment.replace('_', '-')}" for experiment in EXPERIMENTS]
+    targets = ["help", "setup", "replicate-all", "book", "test", "lint", *replicate]
     for target in targets:
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), target
 
