@@ -53,6 +53,14 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "warmup": 10, "rounds": 20, "runs_per_round": 50,
         },
     },
+    "mnv4_table6": {
+        "smoke": {"models": ["mnv4_conv_s", "mobilenet_v2", "mobileone_s0"], "backends": ALL_BACKENDS,
+                  "warmup": 1, "rounds": 2, "runs_per_round": 1, "coreml_export": False},
+        "quick": {"models": None, "backends": ALL_BACKENDS, "warmup": 3, "rounds": 8, "runs_per_round": 4,
+                  "coreml_export": True},
+        "full": {"models": None, "backends": ALL_BACKENDS, "warmup": 10, "rounds": 20, "runs_per_round": 50,
+                 "coreml_export": True},
+    },
     "mnv4_table16": {
         "smoke": {"models": ["mobilenet_v2", "mobileone_s0", "mnv4_conv_s", "mobilenet_v3_small"],
                   "backends": ALL_BACKENDS, "warmup": 1, "rounds": 2, "runs_per_round": 1,

@@ -1,10 +1,10 @@
-"""Our reparameterised MobileOne S0-S4 against timm's, side by side in one interleaved run.
+"""Our MobileOne (reparameterised) or MobileNetV4 against timm's, side by side in one interleaved run.
 
-Both are fused (`reparameterize_model`), carry the same weights (timm's random init mapped into ours), and are timed
-in the same rounds on torch eager and ONNX Runtime. Prints ours / timm for the min and the median latency
-(goal: <= 1.00) and writes results/benchmarks/mobileone_ours_vs_timm.json. A benchmark: nothing is asserted.
+Both carry the same weights (timm's random init mapped into ours), are in inference form, and are timed in the same
+rounds on torch eager and ONNX Runtime. Prints ours / timm for the min and the median latency (goal: <= 1.00) and
+writes results/benchmarks/<family>_ours_vs_timm.json. A benchmark: nothing is asserted.
 
-Usage: python benchmarks/mobileone_ours_vs_timm.py [--variants s0 s1 ...] [--rounds 15] [--runs-per-round 6]
+Usage: python benchmarks/ours_vs_timm.py --family mobileone|mobilenetv4 [--variants ...] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -18,17 +18,34 @@ import torch
 
 from mobilerepro.measure.environment import environment_stamp
 from mobilerepro.measure.latency import TimingPlan, measure_latency
-from mobilerepro.models import mobileone
+from mobilerepro.models import mobilenetv4, mobileone
 from mobilerepro.reparam import reparameterize_model
 from mobilerepro.results import ensure_writable, results_root, write_json
 
+FAMILIES = {
+    "mobileone": {
+        "variants": list(mobileone.VARIANTS),
+        "timm_name": lambda v: f"mobileone_{v}",
+        "build": mobileone.mobileone,
+        "convert": mobileone.convert_state_dict,
+        "input_size": lambda v: 224,
+    },
+    "mobilenetv4": {
+        "variants": list(mobilenetv4.SPECS),
+        "timm_name": mobilenetv4.TIMM_NAMES.__getitem__,
+        "build": mobilenetv4.mobilenetv4,
+        "convert": mobilenetv4.convert_timm_state_dict,
+        "input_size": lambda v: mobilenetv4.SPECS[v].input_size,
+    },
+}
 
-def pair(variant: str) -> dict:
+
+def pair(family: dict, variant: str) -> dict:
     torch.manual_seed(0)
-    reference = timm.create_model(f"mobileone_{variant}", pretrained=False).eval()
-    ours = mobileone.mobileone(variant).eval()
-    ours.load_state_dict(mobileone.convert_state_dict(reference.state_dict()), strict=True)
-    size = (3, 224, 224)
+    reference = timm.create_model(family["timm_name"](variant), pretrained=False).eval()
+    ours = family["build"](variant).eval()
+    ours.load_state_dict(family["convert"](reference.state_dict()), strict=True)
+    size = (3, family["input_size"](variant), family["input_size"](variant))
     return {
         f"{variant}/ours": (reparameterize_model(ours), size),
         f"{variant}/timm": (reparameterize_model(reference), size),
@@ -37,14 +54,17 @@ def pair(variant: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=list(mobileone.VARIANTS))
+    parser.add_argument("--family", choices=list(FAMILIES), default="mobileone")
+    parser.add_argument("--variants", nargs="+", default=None)
     parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--runs-per-round", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    models = {name: entry for variant in args.variants for name, entry in pair(variant).items()}
+    family = FAMILIES[args.family]
+    variants = args.variants or family["variants"]
+    models = {name: entry for variant in variants for name, entry in pair(family, variant).items()}
     plan = TimingPlan(warmup=5, rounds=args.rounds, runs_per_round=args.runs_per_round, threads=args.threads)
     measurements = measure_latency(models, args.backends, plan)
     rows = []
@@ -63,8 +83,8 @@ def main() -> int:
     }).reset_index()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     path = write_json(
-        ensure_writable(results_root() / "benchmarks") / "mobileone_ours_vs_timm.json",
-        {"benchmark": "MobileOne ours vs timm, reparameterised", "plan": vars(args),
+        ensure_writable(results_root() / "benchmarks") / f"{args.family}_ours_vs_timm.json",
+        {"benchmark": f"{args.family}: ours vs timm, inference form", "plan": vars(args),
          "ratios": table.to_dict(orient="records"), "environment": environment_stamp(profile="benchmark",
                                                                                      threads=args.threads)},
     )
