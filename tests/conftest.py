@@ -58,3 +58,12 @@ def table6_smoke_run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("mnv4-table6-smoke")
     return notebook.execute("mnv4_table6", {"profile": "smoke"}, output_dir=directory, publish=False,
                             log_output=False)
+
+
+@pytest.fixture(scope="session")
+def mnv4_table2_smoke_run(tmp_path_factory):
+    from mobilerepro import notebook
+
+    directory = tmp_path_factory.mktemp("mnv4-table2-smoke")
+    return notebook.execute("mnv4_table2", {"profile": "smoke"}, output_dir=directory, publish=False,
+                            log_output=False)

@@ -53,6 +53,11 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
             "warmup": 10, "rounds": 20, "runs_per_round": 50,
         },
     },
+    "mnv4_table2": {
+        "smoke": {"backends": ALL_BACKENDS, "warmup": 1, "rounds": 2, "runs_per_round": 1, "input_size": 128},
+        "quick": {"backends": ALL_BACKENDS, "warmup": 3, "rounds": 8, "runs_per_round": 4, "input_size": 384},
+        "full": {"backends": ALL_BACKENDS, "warmup": 10, "rounds": 20, "runs_per_round": 50, "input_size": 384},
+    },
     "mnv4_table6": {
         "smoke": {"models": ["mnv4_conv_s", "mobilenet_v2", "mobileone_s0"], "backends": ALL_BACKENDS,
                   "warmup": 1, "rounds": 2, "runs_per_round": 1, "coreml_export": False},

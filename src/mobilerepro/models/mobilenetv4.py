@@ -83,13 +83,21 @@ class UIB:
 
 @dataclass(frozen=True)
 class MQA:
-    """Mobile MQA block ("MQA" rows): heads, key/value dimension, key/value downsampling stride, output channels."""
+    """Mobile MQA block ("MQA" rows): heads, key/value dimension, key/value downsampling stride, output channels.
+    `kv_heads` = 1 is multi-query attention (one key and one value head shared by all query heads); `kv_heads` =
+    `heads` is ordinary multi-head self-attention (MHSA), the baseline of the paper's Tab. 2."""
 
     heads: int
     key_dim: int
     kv_stride: int
     channels: int
     kernel: int = 3  # of the key/value downsampling depthwise convolution
+    kv_heads: int = 1
+
+
+def MHSA(heads: int, key_dim: int, channels: int) -> MQA:  # noqa: N802 - reads like a table row
+    """A multi-head self-attention row: every query head has its own key and value head, no KV downsampling."""
+    return MQA(heads, key_dim, 1, channels, kv_heads=heads)
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,16 @@ HYBRID_L = MobileNetV4Spec("hybrid_l", 24, (
 ), activation="gelu", layer_scale=1e-5, input_size=384)
 
 SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L)}
+
+
+def with_attention(spec: MobileNetV4Spec, row: MQA, count: int = 3) -> MobileNetV4Spec:
+    """The MQA ablation of Tab. 2: `count` attention blocks appended to the last UIB stage of `spec` (the paper
+    adds three to Conv-L's last stage without saying where; we put them after its last block)."""
+    stages = list(spec.stages)
+    stages[-2] = (*stages[-2], *[row] * count)
+    kind = "mhsa" if row.kv_heads > 1 else "mqa"
+    return MobileNetV4Spec(f"{spec.name}_{count}{kind}", spec.stem_channels, tuple(stages), spec.activation,
+                           spec.layer_scale, spec.input_size, spec.head_channels)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Blocks
@@ -251,17 +269,19 @@ class FusedInvertedBottleneck(_Residual):
 
 class MobileMQA(nn.Module):
     """Mobile MQA (§4): queries from a 1x1 conv with `heads` heads at full resolution; one key head and one value
-    head shared by all query heads, each optionally downsampled by its own stride-`kv_stride` depthwise conv + BN
-    before its 1x1 projection; scaled dot-product attention; 1x1 output projection."""
+    head (`kv_heads` = 1) shared by all query heads, each optionally downsampled by its own stride-`kv_stride`
+    depthwise conv + BN before its 1x1 projection; scaled dot-product attention; 1x1 output projection. With
+    `kv_heads` = `heads` it is ordinary multi-head self-attention."""
 
-    def __init__(self, channels: int, out_channels: int, heads: int, key_dim: int, kv_stride: int, kernel: int):
+    def __init__(self, channels: int, out_channels: int, heads: int, key_dim: int, kv_stride: int, kernel: int,
+                 kv_heads: int = 1):
         super().__init__()
-        self.heads, self.key_dim = heads, key_dim
+        self.heads, self.key_dim, self.kv_heads = heads, key_dim, kv_heads
         self.query = nn.Conv2d(channels, heads * key_dim, 1, bias=False)
         self.key_down = ConvBN(channels, channels, kernel, kv_stride, channels) if kv_stride > 1 else None
         self.value_down = ConvBN(channels, channels, kernel, kv_stride, channels) if kv_stride > 1 else None
-        self.key = nn.Conv2d(channels, key_dim, 1, bias=False)
-        self.value = nn.Conv2d(channels, key_dim, 1, bias=False)
+        self.key = nn.Conv2d(channels, kv_heads * key_dim, 1, bias=False)
+        self.value = nn.Conv2d(channels, kv_heads * key_dim, 1, bias=False)
         self.output = nn.Conv2d(heads * key_dim, out_channels, 1, bias=False)
 
     def forward(self, x):
@@ -269,11 +289,15 @@ class MobileMQA(nn.Module):
         q = self.query(x).reshape(batch, self.heads, self.key_dim, height * width).transpose(-1, -2)
         kv_input_k = self.key_down(x) if self.key_down is not None else x
         kv_input_v = self.value_down(x) if self.value_down is not None else x
-        k = self.key(kv_input_k).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, P, key_dim): one shared head
-        v = self.value(kv_input_v).flatten(2).transpose(1, 2).unsqueeze(1)
+        k = self._heads(self.key(kv_input_k))  # (B, kv_heads, P, key_dim); kv_heads = 1 broadcasts to all heads
+        v = self._heads(self.value(kv_input_v))
         out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, H*W, key_dim)
         out = out.transpose(1, 2).reshape(batch, height, width, self.heads * self.key_dim).permute(0, 3, 1, 2)
         return self.output(out)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        batch = t.shape[0]
+        return t.reshape(batch, self.kv_heads, self.key_dim, -1).transpose(-1, -2)
 
 
 class MobileMQABlock(_Residual):
@@ -282,7 +306,8 @@ class MobileMQABlock(_Residual):
     def __init__(self, in_channels: int, row: MQA, activation: str, layer_scale: float | None):
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
-        self.attention = MobileMQA(in_channels, row.channels, row.heads, row.key_dim, row.kv_stride, row.kernel)
+        self.attention = MobileMQA(in_channels, row.channels, row.heads, row.key_dim, row.kv_stride, row.kernel,
+                                   row.kv_heads)
         self._setup_residual(in_channels, row.channels, 1, layer_scale)
 
     def forward(self, x):
