@@ -11,10 +11,16 @@ import pandas as pd
 from mobilerepro import MobileReproError
 from mobilerepro.measure import environment
 from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency
-from mobilerepro.report import Verdict
+from mobilerepro.report import Verdict, summary_box
 from mobilerepro.results import read_json, write_csv, write_json
 
 LATENCY_STATISTICS = ("min", "median")
+
+
+def result_files(experiment: str) -> dict[str, str]:
+    """The files every experiment writes into its output directory."""
+    return {kind: f"{experiment}.{ext}" for kind, ext in
+            (("rows", "csv"), ("summary", "json"), ("figure", "png"), ("notebook", "ipynb"))}
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,13 @@ class ExperimentResult:
 
     def unavailable_backends(self) -> list[str]:
         return [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
+
+    def summary_box(self, title: str, numbers: list[str]) -> str:
+        """The chapter's summary box: our numbers, the unavailable backends, the verdicts, the environment."""
+        unavailable = self.unavailable_backends()
+        if unavailable:
+            numbers = [*numbers, "unavailable here: " + "; ".join(unavailable)]
+        return summary_box(title, self.verdicts(), numbers, self.environment_line())
 
     def failures(self) -> pd.DataFrame:
         """Every timing that did not happen: failures one per row, an unavailable backend once."""

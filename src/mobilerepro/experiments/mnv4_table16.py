@@ -27,6 +27,7 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
@@ -42,15 +43,13 @@ from mobilerepro.report import (
     Verdict,
     positive,
     save_figure,
-    summary_box,
     terminal_table,
     verdict_lines,
 )
 from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "mnv4_table16"
-FILES = {kind: f"{EXPERIMENT}.{ext}" for kind, ext in
-         (("rows", "csv"), ("summary", "json"), ("figure", "png"), ("notebook", "ipynb"))}
+FILES = result_files(EXPERIMENT)
 SWEEP = tuple(float(rp) for rp in range(0, 501, 10))
 FP32_BYTES = 4
 
@@ -242,10 +241,7 @@ class Table16Result(ExperimentResult):
         for backend, c in self.summary["calibration"].items():
             numbers.append(f"{backend}: ρ(latency, roofline) {c['roofline']['rho']:.3f}, ρ(latency, MACs) "
                            f"{c['macs']['rho']:.3f}; best-ranking RP here {c['best_ridge_point']:g}")
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box("MobileNetV4 Table 16 on this machine", self.verdicts(), numbers, self.environment_line())
+        return self.summary_box("MobileNetV4 Table 16 on this machine", numbers)
 
     def terminal_report(self) -> str:
         return "\n".join([

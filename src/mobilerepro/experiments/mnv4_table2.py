@@ -19,18 +19,18 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobilenetv4 as m4
 from mobilerepro.profiles import profile_settings
-from mobilerepro.report import HELD, INCONCLUSIVE, NOT_HELD, Verdict, summary_box, terminal_table, verdict_lines
+from mobilerepro.report import HELD, INCONCLUSIVE, NOT_HELD, Verdict, terminal_table, verdict_lines
 from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "mnv4_table2"
-FILES = {kind: f"{EXPERIMENT}.{ext}" for kind, ext in
-         (("rows", "csv"), ("summary", "json"), ("figure", "png"), ("notebook", "ipynb"))}
+FILES = result_files(EXPERIMENT)
 VARIANTS = {
     "base": m4.CONV_L,
     "mhsa": m4.with_attention(m4.CONV_L, m4.MHSA(8, 64, 512)),
@@ -164,11 +164,7 @@ class Table2Result(ExperimentResult):
     def summary_html(self) -> str:
         numbers = [f"{row['variant']}: {row['params_m']:.2f} M params, {row['macs_g']:.2f} G MACs (paper "
                    f"{row['paper_params_m']} M, {row['paper_macs_g']} G)" for row in self.summary["counts"]]
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box("MobileNetV4 Table 2 (MQA ablation) on this machine", self.verdicts(), numbers,
-                           self.environment_line())
+        return self.summary_box("MobileNetV4 Table 2 (MQA ablation) on this machine", numbers)
 
     def terminal_report(self) -> str:
         return "\n".join([

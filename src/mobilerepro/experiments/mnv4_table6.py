@@ -24,6 +24,7 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
@@ -33,12 +34,11 @@ from mobilerepro.measure.stats import spearman
 from mobilerepro.models import zoo
 from mobilerepro.profiles import profile_settings
 from mobilerepro.reparam import reparameterize_model
-from mobilerepro.report import HELD, NOT_HELD, Verdict, save_figure, summary_box, terminal_table, verdict_lines
+from mobilerepro.report import HELD, NOT_HELD, Verdict, save_figure, terminal_table, verdict_lines
 from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "mnv4_table6"
-FILES = {kind: f"{EXPERIMENT}.{ext}" for kind, ext in
-         (("rows", "csv"), ("summary", "json"), ("figure", "png"), ("notebook", "ipynb"))}
+FILES = result_files(EXPERIMENT)
 MNV4 = ["mnv4_conv_s", "mnv4_conv_m", "mnv4_hybrid_m", "mnv4_conv_l", "mnv4_hybrid_l"]
 DEVICES = ["pixel6_cpu", "pixel8_edgetpu", "iphone13", "pixel4_dsp", "pixel7_gpu", "s23_cpu", "s23_gpu"]
 
@@ -232,11 +232,7 @@ class Table6Result(ExperimentResult):
             best = max(defined.items(), key=lambda kv: kv[1]["rho"])
             numbers.append(f"{backend}: latency ranking here agrees best with the paper's {best[0]} "
                            f"(ρ = {best[1]['rho']:.2f} over {best[1]['n']} models)")
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box("MobileNetV4 Table 6 (analytic part) on this machine", self.verdicts(), numbers,
-                           self.environment_line())
+        return self.summary_box("MobileNetV4 Table 6 (analytic part) on this machine", numbers)
 
     def terminal_report(self) -> str:
         return "\n".join([

@@ -27,6 +27,7 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
@@ -40,7 +41,6 @@ from mobilerepro.report import (
     NOT_HELD,
     Verdict,
     save_figure,
-    summary_box,
     terminal_table,
     verdict_lines,
 )
@@ -61,8 +61,7 @@ class ProbeTable:
 
     @property
     def files(self) -> dict[str, str]:
-        return {kind: f"{self.experiment}.{ext}" for kind, ext in
-                (("rows", "csv"), ("summary", "json"), ("figure", "png"), ("notebook", "ipynb"))}
+        return result_files(self.experiment)
 
     def published(self) -> dict[str, float]:
         entries = paper.load("mobileone")[self.experiment]["latency_ms"]
@@ -294,11 +293,8 @@ class ProbeResult(ExperimentResult):
             numbers.append(f"{backend}: slowest {slowest['variant']} at {slowest['ratio']:.2f}x "
                            f"(paper: {slowest['paper_ratio']:.2f}x)")
         numbers += [f"Core ML export failed for {f}" for f in self.coreml_failures()]
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box(f"MobileOne {self.table.experiment.replace('table', 'Table ')} on this machine",
-                           self.verdicts(), numbers, self.environment_line())
+        return self.summary_box(f"MobileOne {self.table.experiment.replace('table', 'Table ')} on this machine",
+                                numbers)
 
     def terminal_report(self) -> str:
         return "\n".join([

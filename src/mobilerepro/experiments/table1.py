@@ -24,6 +24,7 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
@@ -46,14 +47,13 @@ from mobilerepro.report import (
     save_figure,
     scatter_grid,
     strength,
-    summary_box,
     terminal_table,
     verdict_lines,
 )
 from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "table1"
-FILES = {"rows": "table1.csv", "summary": "table1.json", "figure": "table1.png", "notebook": "table1.ipynb"}
+FILES = result_files(EXPERIMENT)
 
 
 @dataclass(frozen=True)
@@ -336,10 +336,7 @@ class Table1Result(ExperimentResult):
                 f"{backend} ({corr['n_models']} models, {self.statistic} latency): "
                 f"latency–MACs {_format_rho(corr['macs'])}; latency–params {_format_rho(corr['params'])}"
             )
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box("MobileOne Table 1 on this machine", self.verdicts(), numbers, self.environment_line())
+        return self.summary_box("MobileOne Table 1 on this machine", numbers)
 
     def terminal_report(self) -> str:
         table = self.correlation_table()

@@ -24,6 +24,7 @@ from mobilerepro.experiments.common import (
     backend_entries,
     measure,
     resolve_measurement,
+    result_files,
     write_result,
 )
 from mobilerepro.measure import environment
@@ -31,11 +32,11 @@ from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobileone
 from mobilerepro.profiles import profile_settings
 from mobilerepro.reparam import reparameterize_model
-from mobilerepro.report import HELD, NOT_HELD, Verdict, save_figure, summary_box, terminal_table, verdict_lines
+from mobilerepro.report import HELD, NOT_HELD, Verdict, save_figure, terminal_table, verdict_lines
 from mobilerepro.results import default_output_dir, ensure_writable
 
 EXPERIMENT = "table7"
-FILES = {"rows": "table7.csv", "summary": "table7.json", "figure": "table7.png", "notebook": "table7.ipynb"}
+FILES = result_files(EXPERIMENT)
 FORMS = ("unfused", "fused")
 INPUT_SIZE = (3, 224, 224)
 
@@ -243,11 +244,7 @@ class Table7Result(ExperimentResult):
             f"train-time (unfused) models have {ratio.min():.2f}x to {ratio.max():.2f}x the parameters of the "
             "inference form: report the fused numbers"
         )
-        unavailable = self.unavailable_backends()
-        if unavailable:
-            numbers.append("unavailable here: " + "; ".join(unavailable))
-        return summary_box("MobileOne Table 7 with our implementation", self.verdicts(), numbers,
-                           self.environment_line())
+        return self.summary_box("MobileOne Table 7 with our implementation", numbers)
 
     def terminal_report(self) -> str:
         return "\n".join(
