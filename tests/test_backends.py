@@ -87,3 +87,21 @@ def test_backends_agree_numerically_on_a_small_model(tmp_path):
 def test_timing_plan_rejects_nonsense():
     with pytest.raises(MobileReproError, match="rounds"):
         TimingPlan(warmup=1, rounds=0, runs_per_round=1, threads=1)
+
+
+def test_interrupt_keeps_the_samples_of_completed_rounds():
+    calls = {"n": 0}
+
+    class InterruptedOnTheFifthRun(Tiny):
+        def forward(self, x):
+            calls["n"] += 1
+            if calls["n"] == 1 + 4 + 1:  # warm-up, two rounds of two runs, then Ctrl-C
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    plan = TimingPlan(warmup=1, rounds=5, runs_per_round=2, threads=1)
+    (measurement,) = measure_latency({"tiny": (InterruptedOnTheFifthRun().eval(), (3, 8, 8))}, ["torch"], plan,
+                                     progress=False)
+    assert measurement.status == "ok"
+    assert measurement.rounds_completed == 2 and measurement.summary.n == 4
+    assert measurement.record(0.15)["rounds_completed"] == 2

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 ROW_COLUMNS = {
     "model", "family", "source", "input_size", "params", "macs", "backend", "status", "reason", "threads", "n",
     "min_ms", "median_ms", "mean_ms", "p10_ms", "p90_ms", "iqr_ms", "cv", "relative_iqr", "unstable",
-    "published_top1", "published_params_m", "published_macs_m",
+    "published_top1", "published_params_m", "published_macs_m", "rounds_completed",
 }
 SMOKE = profile_settings("table1", "smoke")
 
@@ -41,6 +41,7 @@ def test_rows_schema_and_sanity(table1_smoke_run):
     ok = rows[rows.status == "ok"]
     assert {"torch", "onnxruntime"} <= set(ok.backend)
     assert (ok.n == SMOKE["rounds"] * SMOKE["runs_per_round"]).all()
+    assert (ok.rounds_completed == SMOKE["rounds"]).all()
     assert (ok.min_ms > 0).all()
     assert (ok.min_ms <= ok.p10_ms).all() and (ok.p10_ms <= ok.median_ms).all() and (ok.median_ms <= ok.p90_ms).all()
     assert (rows.params > 0).all() and (rows.macs > 0).all()
@@ -92,3 +93,10 @@ def test_whole_experiment_failure_exits_1_and_names_the_notebook(capsys, tmp_pat
     assert code == 1
     assert "no model could be timed" in err
     assert str(tmp_path / "table1.ipynb") in err
+
+
+def test_an_interrupted_run_says_so_in_its_summary_box(table1_smoke_run):
+    result = table1.load(table1_smoke_run)
+    assert result.interrupted() is None
+    result.rows["rounds_completed"] = 1  # as if Ctrl-C came after the first of the profile's rounds
+    assert "INTERRUPTED: timing stopped after 1 of" in result.summary_html()

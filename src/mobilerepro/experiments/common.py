@@ -119,11 +119,23 @@ class ExperimentResult:
     def unavailable_backends(self) -> list[str]:
         return [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
 
+    def interrupted(self) -> str | None:
+        """A warning when the timing was interrupted before the profile's rounds were done."""
+        planned = self.summary["parameters"]["measurement"]["plan"]["rounds"]
+        ok = self.rows[self.rows.status == "ok"]
+        done = int(ok.rounds_completed.min()) if len(ok) else planned
+        if done < planned:
+            return f"INTERRUPTED: timing stopped after {done} of {planned} rounds; fewer runs than the profile asks for"
+        return None
+
     def summary_box(self, title: str, numbers: list[str]) -> str:
         """The chapter's summary box: our numbers, the unavailable backends, the verdicts, the environment."""
         unavailable = self.unavailable_backends()
         if unavailable:
             numbers = [*numbers, "unavailable here: " + "; ".join(unavailable)]
+        warning = self.interrupted()
+        if warning:
+            numbers = [warning, *numbers]
         return summary_box(title, self.verdicts(), numbers, self.environment_line())
 
     def failures(self) -> pd.DataFrame:

@@ -261,6 +261,7 @@ class Measurement:
     status: str
     reason: str = ""
     samples_ms: list[float] = field(default_factory=list)
+    rounds_completed: int = 0
 
     @property
     def summary(self) -> LatencySummary | None:
@@ -276,6 +277,7 @@ class Measurement:
         record["cv"] = summary.cv if summary else None
         record["relative_iqr"] = summary.relative_iqr if summary else None
         record["unstable"] = bool(summary and summary.relative_iqr > max_relative_iqr)
+        record["rounds_completed"] = self.rounds_completed
         return record
 
 
@@ -363,6 +365,8 @@ def _refresh_interval() -> float:
 
 
 def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> None:
+    """Run the interleaved rounds. An interrupt (Ctrl-C, a notebook's interrupt button) ends the timing early but
+    keeps every sample taken so far: each measurement records how many rounds it completed."""
     order = list(runners)
     shuffler = random.Random(plan.seed)
     clock = time.perf_counter_ns
@@ -370,20 +374,30 @@ def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> No
         total=plan.rounds * len(order), desc="timing", unit="batch", disable=not progress or not order,
         file=sys.stderr, mininterval=_refresh_interval(),
     )
-    for round_index in range(plan.rounds):
-        shuffler.shuffle(order)
-        bar.set_postfix_str(f"round {round_index + 1}/{plan.rounds}")
-        failed = []
-        for key in order:
-            runner, samples = runners[key], measurements[key].samples_ms
-            try:
-                for _ in range(plan.runs_per_round):
-                    start = clock()
-                    runner()
-                    samples.append((clock() - start) / 1e6)
-            except Exception as error:  # noqa: BLE001 - the row records why; the others go on
-                measurements[key] = Measurement(key[0], key[1], "failed", one_line(error))
-                failed.append(key)
-            bar.update()
-        order = [key for key in order if key not in failed]
-    bar.close()
+    completed = 0
+    try:
+        for round_index in range(plan.rounds):
+            shuffler.shuffle(order)
+            bar.set_postfix_str(f"round {round_index + 1}/{plan.rounds}")
+            failed = []
+            for key in order:
+                runner, samples = runners[key], measurements[key].samples_ms
+                try:
+                    for _ in range(plan.runs_per_round):
+                        start = clock()
+                        runner()
+                        samples.append((clock() - start) / 1e6)
+                except Exception as error:  # noqa: BLE001 - the row records why; the others go on
+                    measurements[key] = Measurement(key[0], key[1], "failed", one_line(error))
+                    failed.append(key)
+                bar.update()
+            order = [key for key in order if key not in failed]
+            completed = round_index + 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: keeping the {completed} complete round(s) of {plan.rounds} measured so far",
+              file=sys.stderr)
+    finally:
+        bar.close()
+    for key in runners:
+        if measurements[key].status == "ok":
+            measurements[key].rounds_completed = completed
