@@ -100,3 +100,30 @@ def test_an_interrupted_run_says_so_in_its_summary_box(table1_smoke_run):
     assert result.interrupted() is None
     result.rows["rounds_completed"] = 1  # as if Ctrl-C came after the first of the profile's rounds
     assert "INTERRUPTED: timing stopped after 1 of" in result.summary_html()
+
+
+def test_ctrl_c_during_timing_keeps_the_measurements(tmp_path):
+    """One SIGINT to the command line (as a terminal sends it) ends the timing early; the table is still written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    log = tmp_path / "stderr.log"
+    command = [sys.executable, "-m", "mobilerepro", "replicate", "table1", "--profile", "smoke",
+               "-p", "rounds", "100000", "--output-dir", str(tmp_path / "out"), "--no-publish"]
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + 180
+        while "timing:" not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        time.sleep(3)  # a few rounds into the timing
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=180)
+    assert process.returncode == 0, log.read_text()[-2000:]
+    assert "INTERRUPTED: timing stopped after" in stdout
+    rows = pd.read_csv(tmp_path / "out" / table1.FILES["rows"])
+    ok = rows[rows.status == "ok"]
+    assert (ok.rounds_completed < 100000).all() and (ok.n > 0).all()

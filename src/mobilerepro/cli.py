@@ -37,6 +37,8 @@ def cmd_replicate(args) -> int:
     result = module.load(directory)
     print()
     print(result.terminal_report())
+    if result.interrupted():
+        print(f"\n{result.interrupted()}")
     print()
     print(f"results:  {directory}/ ({', '.join(module.FILES.values())})")
     print(f"figure:   {result.figure_path}")

@@ -7,8 +7,12 @@ copied into `book/chapters/` where the Jupyter Book renders it without executing
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
+import signal
+import sys
+import threading
 from pathlib import Path
 
 from mobilerepro import MobileReproError
@@ -85,6 +89,36 @@ def _collapse_injected_parameters(path: Path) -> None:
     nbformat.write(executed, path)
 
 
+@contextlib.contextmanager
+def _interrupts_go_to_the_kernel():
+    """A first Ctrl-C interrupts the running cell instead of the runner: the kernel runs in its own process group and
+    would not see it, and the experiments end their timing early and keep what they measured. A second Ctrl-C aborts.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import psutil
+
+    presses = 0
+
+    def forward(signum, frame):
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            raise KeyboardInterrupt
+        print("\ninterrupt: the experiment stops timing and keeps what it measured (Ctrl-C again to abort)",
+              file=sys.stderr)
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def execute(
     experiment: str,
     parameters: dict | None = None,
@@ -106,15 +140,16 @@ def execute(
     parameters["output_dir"] = str(directory)
     executed = directory / f"{experiment}.ipynb"
     try:
-        papermill.execute_notebook(
-            str(source_notebook(experiment)),
-            str(executed),
-            parameters=parameters,
-            cwd=str(project_root()),
-            kernel_name="python3",
-            log_output=log_output,
-            progress_bar=False,
-        )
+        with _interrupts_go_to_the_kernel():
+            papermill.execute_notebook(
+                str(source_notebook(experiment)),
+                str(executed),
+                parameters=parameters,
+                cwd=str(project_root()),
+                kernel_name="python3",
+                log_output=log_output,
+                progress_bar=False,
+            )
     except papermill.PapermillExecutionError as error:
         raise ExperimentFailed(
             f"experiment {experiment} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", executed
