@@ -2,25 +2,13 @@
 
 import pytest
 import torch
+from helpers import randomize_batchnorm
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobilenetv4 as m4
 
 MODELS = list(m4.SPECS)
-
-
-def randomize_batchnorm(model, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.4 + 0.8)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-    return model
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -185,6 +185,13 @@ def _figure(frame: pd.DataFrame, statistic: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def _published_cell(entry: dict | None):
+    """A paper latency: its value, or its text where the paper printed none ("–", "failed")."""
+    if entry is None:
+        return None
+    return entry["value"] if "value" in entry else entry["text"]
+
+
 class Table6Result(ExperimentResult):
     files = FILES
 
@@ -201,9 +208,7 @@ class Table6Result(ExperimentResult):
         ours = ok.pivot(index="model", columns="backend", values=stat)
         ours.columns = [f"{c} here" for c in ours.columns]
         paper_columns = pd.DataFrame({
-            m: {d: (lambda e: paper.value(e) if e and "value" in e else (e or {}).get("text"))(
-                published_row(m)["latency_ms"].get(d)) for d in DEVICES}
-            for m in ours.index
+            m: {d: _published_cell(published_row(m)["latency_ms"].get(d)) for d in DEVICES} for m in ours.index
         }).T
         return ours.join(paper_columns).reindex([m for m in self.summary["parameters"]["models"] if m in ours.index]
                                                 ).reset_index(names="model")

@@ -7,9 +7,9 @@ MobileNetV3's 217 M. Other counters disagree: fvcore also counts BN (226 M for M
 activations (234.8 M).
 
 The per-op formulas are torch's own (`torch.utils.flop_counter.flop_registry`, which counts FLOPs = 2 x MACs);
-we apply them through a minimal dispatch mode instead of `FlopCounterMode` because the latter's module tracker
-fails on models that pass tuples between modules (e.g. PiT), and we add the CPU flash-attention kernel, which the
-registry lacks, with torch's SDPA formula.
+we apply them through a minimal dispatch mode (`layer_costs`, shared with the roofline model) instead of
+`FlopCounterMode`, whose module tracker fails on models that pass tuples between modules (e.g. PiT), and we add
+the CPU flash-attention kernel, which the registry lacks, with torch's SDPA formula.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry, sdpa_flop
 
-_FLOP_FORMULAS = dict(flop_registry)
-_FLOP_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = sdpa_flop
+FLOP_FORMULAS = dict(flop_registry)
+FLOP_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = sdpa_flop
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,56 @@ class Complexity:
         return self.macs / 1e6
 
 
-class _FlopCountingMode(TorchDispatchMode):
-    def __init__(self) -> None:
+@dataclass(frozen=True)
+class LayerCost:
+    """One multiplying layer (convolution, linear, attention matmul): its MACs and the elements it reads and
+    writes — weights (the model's parameters among its operands) and activations (the other operands + output)."""
+
+    op: str
+    macs: int
+    weight_elements: int
+    activation_elements: int
+
+    def bytes(self, bytes_per_element: float) -> float:
+        return (self.weight_elements + self.activation_elements) * bytes_per_element
+
+
+class _LayerRecorder(TorchDispatchMode):
+    def __init__(self, parameter_storages: set[int]):
         super().__init__()
-        self.flops_by_op: Counter[str] = Counter()
+        self.parameters = parameter_storages
+        self.layers: list[LayerCost] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        formula = _FLOP_FORMULAS.get(func.overloadpacket)
+        formula = FLOP_FORMULAS.get(func.overloadpacket)
         if formula is not None:
-            self.flops_by_op[str(func.overloadpacket)] += int(formula(*args, **kwargs, out_val=out))
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            weights = sum(t.numel() for t in tensors if _storage(t) in self.parameters)
+            inputs = sum(t.numel() for t in tensors if _storage(t) not in self.parameters)
+            output = out[0] if isinstance(out, tuple) else out
+            macs = int(formula(*args, **kwargs, out_val=out)) // 2
+            self.layers.append(LayerCost(str(func.overloadpacket), macs, weights, inputs + output.numel()))
         return out
+
+
+def _storage(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
+
+
+def layer_costs(model: torch.nn.Module, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[LayerCost]:
+    """Every multiplying layer of one eval-mode forward pass at batch 1 on a random input, in execution order."""
+    was_training = model.training
+    model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    recorder = _LayerRecorder({_storage(p) for p in model.parameters()})
+    try:
+        with torch.no_grad(), recorder:
+            model(torch.randn(1, *input_size, device=device))
+    finally:
+        model.train(was_training)
+    return recorder.layers
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -61,17 +99,11 @@ def count_params(model: torch.nn.Module) -> int:
 
 
 def count_macs(model: torch.nn.Module, input_size: tuple[int, int, int] = (3, 224, 224)) -> dict[str, int]:
-    """MACs of one forward pass at batch 1, per aten op. The model is run in eval mode on a random input."""
-    was_training = model.training
-    model.eval()
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    mode = _FlopCountingMode()
-    try:
-        with torch.no_grad(), mode:
-            model(torch.randn(1, *input_size, device=device))
-    finally:
-        model.train(was_training)
-    return {op: flops // 2 for op, flops in mode.flops_by_op.items()}
+    """MACs of one forward pass at batch 1, per aten op."""
+    by_op: Counter[str] = Counter()
+    for layer in layer_costs(model, input_size):
+        by_op[layer.op] += layer.macs
+    return dict(by_op)
 
 
 def measure_complexity(model: torch.nn.Module, input_size: tuple[int, int, int] = (3, 224, 224)) -> Complexity:

@@ -20,56 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from mobilerepro.measure.complexity import _FLOP_FORMULAS
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    op: str
-    macs: int
-    weight_elements: int
-    activation_elements: int
-
-    def bytes(self, bytes_per_element: float) -> float:
-        return (self.weight_elements + self.activation_elements) * bytes_per_element
-
-
-class _LayerRecorder(TorchDispatchMode):
-    def __init__(self, parameter_storages: set[int]):
-        super().__init__()
-        self.parameters = parameter_storages
-        self.layers: list[LayerCost] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        formula = _FLOP_FORMULAS.get(func.overloadpacket)
-        if formula is not None:
-            tensors = [a for a in args if isinstance(a, torch.Tensor)]
-            weights = sum(t.numel() for t in tensors if _storage(t) in self.parameters)
-            inputs = sum(t.numel() for t in tensors if _storage(t) not in self.parameters)
-            outputs = out[0] if isinstance(out, tuple) else out
-            self.layers.append(LayerCost(
-                str(func.overloadpacket), int(formula(*args, **kwargs, out_val=out)) // 2, weights,
-                inputs + outputs.numel(),
-            ))
-        return out
-
-
-def _storage(tensor: torch.Tensor) -> int:
-    return tensor.untyped_storage().data_ptr()
-
-
-def layer_costs(model: torch.nn.Module, input_size: tuple[int, int, int]) -> list[LayerCost]:
-    """MACs, weight and activation element counts of every multiplying layer, in execution order (batch 1).
-    Biases added inside a layer count as its weights."""
-    model = model.eval()
-    recorder = _LayerRecorder({_storage(p) for p in model.parameters()})
-    with torch.no_grad(), recorder:
-        model(torch.randn(1, *input_size))
-    return recorder.layers
+from mobilerepro.measure.complexity import LayerCost, layer_costs  # noqa: F401 - layer_costs is part of this API
 
 
 def model_time(layers: Sequence[LayerCost], peak_macs: float, peak_bandwidth: float,

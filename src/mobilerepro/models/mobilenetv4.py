@@ -260,8 +260,7 @@ class FusedInvertedBottleneck(_Residual):
         mid = make_divisible(in_channels * row.expansion)
         self.expand = ConvBN(in_channels, mid, row.kernel, row.stride, activation=activation)
         self.project = ConvBN(mid, row.channels, 1)
-        self.residual = row.stride == 1 and in_channels == row.channels
-        self.layer_scale = nn.Identity()  # the official models never scale FusedIB
+        self._setup_residual(in_channels, row.channels, row.stride, None)  # the official models never scale FusedIB
 
     def forward(self, x):
         return self._finish(self.project(self.expand(x)), x)
@@ -314,12 +313,11 @@ class MobileMQABlock(_Residual):
         return self._finish(self.attention(self.norm(x)), x)
 
 
-class ConvBlock(nn.Sequential):
+class ConvBlock(ConvBN):
+    """A "Conv2D" row: convolution + BN + activation."""
+
     def __init__(self, in_channels: int, row: Conv, activation: str, layer_scale: float | None):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, row.channels, row.kernel, row.stride, row.kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(row.channels)
-        self.act = _activation(activation)
+        super().__init__(in_channels, row.channels, row.kernel, row.stride, activation=activation)
 
 
 _BLOCKS = {Conv: ConvBlock, FusedIB: FusedInvertedBottleneck, UIB: UniversalInvertedBottleneck, MQA: MobileMQABlock}
