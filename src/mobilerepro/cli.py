@@ -1,6 +1,7 @@
 """Command line: `python -m mobilerepro <command>`. Every notebook step can also be run from a shell.
 
     replicate EXPERIMENT [--profile P] [-p NAME VALUE ...] [--output-dir DIR]   run a table's notebook
+    train --train-data D [--model M] [--recipe R] [--epochs N] --output-dir DIR [--resume]   train a classifier
     book                                                                        build the Jupyter Book
     models                                                                      list the model zoo
     backends                                                                    which latency backends run here
@@ -45,6 +46,42 @@ def cmd_replicate(args) -> int:
     print(f"notebook: {directory / module.FILES['notebook']}")
     if not args.no_publish:
         print(f"chapter:  {notebook.chapters_dir() / module.FILES['notebook']} (`make book` renders it)")
+    return 0
+
+
+def _settings(pairs: list[str], what: str) -> dict:
+    settings = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise MobileReproError(f"{what} {pair!r} is not NAME=VALUE")
+        settings[name] = yaml.safe_load(value)
+    return settings
+
+
+def cmd_train(args) -> int:
+    """One training run; torchrun-able (`torchrun --nproc-per-node N -m mobilerepro train ...`)."""
+    from mobilerepro.train import trainer
+
+    config = trainer.TrainConfig(
+        output_dir=args.output_dir, train_data=args.train_data, val_data=args.val_data, model=args.model,
+        recipe=args.recipe, recipe_overrides=_settings(args.set, "--set"),
+        model_options=_settings(args.model_option, "--model-option"), train_split=args.train_split,
+        val_split=args.val_split, val_fraction=args.val_fraction, per_class_limit=args.per_class_limit,
+        epochs=args.epochs, batch_size=args.batch_size, max_steps_per_epoch=args.max_steps_per_epoch,
+        num_workers=args.workers, device=args.device, threads=args.threads, seed=args.seed,
+        checkpoint_every_steps=args.checkpoint_every_steps, progress=not args.quiet,
+        **({"crop_scale": tuple(args.crop_scale)} if args.crop_scale else {}),
+    )
+    try:
+        directory = trainer.train(config, resume=args.resume)
+    except trainer.TrainingInterrupted as stopped:
+        print(f"interrupted: {stopped}", file=sys.stderr)
+        return 143
+    run = trainer.TrainingRun.load(directory)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(run.history.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"\nrun: {directory}/ ({trainer.FINAL_WEIGHTS}, {trainer.HISTORY}, {trainer.RUN_SUMMARY})")
     return 0
 
 
@@ -105,6 +142,34 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="build the Jupyter Book (runs missing chapters first)")
     book.add_argument("--profile", default=os.environ.get("PROFILE", "quick"))
     book.set_defaults(func=cmd_book)
+
+    train = sub.add_parser("train", help="train a zoo model with a recipe preset (torchrun-able)")
+    train.add_argument("--train-data", required=True, help="ImageFolder root, ImageNet root (with --train-split) "
+                       "or a '<path> <label>' file list; relative paths are looked up under $MOBILEREPRO_DATA")
+    train.add_argument("--val-data", default=None, help="default: hold out --val-fraction of --train-data")
+    train.add_argument("--train-split", default=None, help="e.g. train, for an ImageNet root")
+    train.add_argument("--val-split", default=None, help="e.g. val, for an ImageNet root")
+    train.add_argument("--val-fraction", type=float, default=0.2)
+    train.add_argument("--per-class-limit", type=int, default=None)
+    train.add_argument("--model", default="mobileone_s0")
+    train.add_argument("--model-option", action="append", default=[], metavar="NAME=VALUE",
+                       help="a model switch, e.g. num_conv_branches=1 or stem_stride=1")
+    train.add_argument("--recipe", default="mobileone_s0s1", help="a preset of mobilerepro/paper/recipes.yaml")
+    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a recipe setting, e.g. final_weight_decay=null")
+    train.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    train.add_argument("--batch-size", type=int, default=128, help="per process")
+    train.add_argument("--max-steps-per-epoch", type=int, default=None)
+    train.add_argument("--crop-scale", type=float, nargs=2, default=None, metavar=("MIN", "MAX"))
+    train.add_argument("--workers", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--threads", type=int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--checkpoint-every-steps", type=int, default=None)
+    train.add_argument("--output-dir", required=True)
+    train.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
 
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("backends", help="latency backends and whether they run here").set_defaults(func=cmd_backends)

@@ -20,7 +20,7 @@ available offline; the mapping is tested on key names and shapes derived from th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -195,14 +195,27 @@ class MobileOne(nn.Module):
     """MobileOne-S0..S4 (Tab. 7): stem, four stages of (depthwise 3x3 + pointwise 1x1) MobileOne blocks with the
     first block of each stage at stride 2, global average pooling and a linear classifier."""
 
-    def __init__(self, variant: MobileOneVariant | str, num_classes: int = 1000, inference_mode: bool = False):
+    def __init__(
+        self,
+        variant: MobileOneVariant | str,
+        num_classes: int = 1000,
+        inference_mode: bool = False,
+        *,
+        use_scale_branch: bool = True,
+        use_skip_branch: bool = True,
+        stem_stride: int = 2,
+    ):
+        """`use_scale_branch` / `use_skip_branch` switch those branches off in every block (the ablations of Tab. 5);
+        `stem_stride=1` keeps small inputs (32x32) from shrinking to 1x1 before the last stage."""
         super().__init__()
         variant = VARIANTS[variant] if isinstance(variant, str) else variant
         self.variant = variant
         alphas, k = variant.widths, variant.num_conv_branches
         in_channels = min(64, int(64 * alphas[0]))
+        branches = {"inference_mode": inference_mode, "use_scale_branch": use_scale_branch,
+                    "use_skip_branch": use_skip_branch}
         # The stem is never over-parameterised (k = 1), in the paper and in the official code.
-        self.stem = MobileOneBlock(3, in_channels, 3, stride=2, inference_mode=inference_mode)
+        self.stem = MobileOneBlock(3, in_channels, 3, stride=stem_stride, **branches)
         stages = []
         for index, (stage, alpha) in enumerate(zip(STAGES, alphas, strict=True)):
             out_channels = int(stage.base_channels * alpha)
@@ -211,7 +224,7 @@ class MobileOne(nn.Module):
             for block_index in range(stage.blocks):
                 stride = 2 if block_index == 0 else 1
                 use_se = block_index >= first_se
-                common = {"num_conv_branches": k, "use_se": use_se, "inference_mode": inference_mode}
+                common = {"num_conv_branches": k, "use_se": use_se, **branches}
                 blocks.append(MobileOneBlock(in_channels, in_channels, 3, stride, groups=in_channels, **common))
                 blocks.append(MobileOneBlock(in_channels, out_channels, 1, 1, **common))
                 in_channels = out_channels
@@ -230,10 +243,16 @@ class MobileOne(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.forward_features(x)), 1))
 
 
-def mobileone(variant: str, *, num_classes: int = 1000, inference_mode: bool = False) -> MobileOne:
+def mobileone(variant: str, *, num_classes: int = 1000, inference_mode: bool = False,
+              num_conv_branches: int | None = None, **options) -> MobileOne:
+    """MobileOne-`variant`; `num_conv_branches` overrides Tab. 7's k (the ablation of Tab. 6), `options` are
+    `MobileOne`'s branch and stem switches."""
     if variant not in VARIANTS:
         raise MobileReproError(f"unknown MobileOne variant {variant!r} (choose one of: {', '.join(VARIANTS)})")
-    return MobileOne(VARIANTS[variant], num_classes=num_classes, inference_mode=inference_mode)
+    spec = VARIANTS[variant]
+    if num_conv_branches is not None:
+        spec = replace(spec, num_conv_branches=num_conv_branches)
+    return MobileOne(spec, num_classes=num_classes, inference_mode=inference_mode, **options)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ class ModelSpec:
     family: str
     paper: str
     source: str
-    builder: Callable[[], torch.nn.Module]
+    builder: Callable[..., torch.nn.Module]
     input_size: tuple[int, int, int] = (3, 224, 224)
 
     @property
@@ -36,32 +36,33 @@ class ModelSpec:
         return paper.published_model(self.name)
 
 
-def _timm(model_name: str, **kwargs) -> Callable[[], torch.nn.Module]:
-    def build():
+# Every builder takes the model's own keyword options (e.g. `num_classes`).
+def _timm(model_name: str) -> Callable[..., torch.nn.Module]:
+    def build(**options):
         import timm
 
-        return timm.create_model(model_name, pretrained=False, **kwargs)
+        return timm.create_model(model_name, pretrained=False, **options)
 
     return build
 
 
-def _torchvision(model_name: str) -> Callable[[], torch.nn.Module]:
-    def build():
+def _torchvision(model_name: str) -> Callable[..., torch.nn.Module]:
+    def build(**options):
         import torchvision
 
-        return getattr(torchvision.models, model_name)(weights=None)
+        return getattr(torchvision.models, model_name)(weights=None, **options)
 
     return build
 
 
-def _mobilerepro(model_name: str) -> Callable[[], torch.nn.Module]:
+def _mobilerepro(model_name: str) -> Callable[..., torch.nn.Module]:
     """Our own implementations, named `<family>.<variant>` (e.g. `mobileone.s0`, `mobilenetv4.conv_s`)."""
 
-    def build():
+    def build(**options):
         from mobilerepro.models import mobilenetv4, mobileone
 
         family, _, variant = model_name.partition(".")
-        return {"mobileone": mobileone.mobileone, "mobilenetv4": mobilenetv4.mobilenetv4}[family](variant)
+        return {"mobileone": mobileone.mobileone, "mobilenetv4": mobilenetv4.mobilenetv4}[family](variant, **options)
 
     return build
 
@@ -134,3 +135,16 @@ def build_model(name: str, *, seed: int = 0) -> torch.nn.Module:
         torch.manual_seed(seed)
         model = spec.builder()
     return model.eval()
+
+
+def build_classifier(name: str, *, num_classes: int, seed: int = 0, **options) -> torch.nn.Module:
+    """A zoo model for training: `num_classes` outputs, randomly initialised from `seed`, in train mode; `options`
+    are the model's own switches (e.g. MobileOne's `num_conv_branches`, `stem_stride`)."""
+    spec = get_spec(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = spec.builder(num_classes=num_classes, **options)
+        except TypeError as error:
+            raise MobileReproError(f"model {spec.name} ({spec.source}) does not take these options: {error}") from None
+    return model.train()

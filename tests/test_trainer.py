@@ -1,0 +1,155 @@
+"""The trainer: EMA, label smoothing, checkpoints (atomic, weights_only), exact resume after SIGKILL, SIGTERM, and a
+two-process torchrun (gloo) run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from train_helpers import write_image_folder
+
+from mobilerepro.train import trainer
+
+COMMON = ["--model", "mobileone_s0", "--recipe", "mobileone_s2s4", "--batch-size", "4", "--crop-scale", "0.5", "1",
+          "--set", "resolution_stages=[[0, 16], [2, 24]]", "--set", "epochs=3", "--set", "eval_size=24",
+          "--device", "cpu", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    return write_image_folder(tmp_path_factory.mktemp("images") / "set", per_class=8)
+
+
+def tiny_config(image_root, output_dir, **overrides):
+    settings = {"output_dir": str(output_dir), "train_data": str(image_root), "model": "mobileone_s0",
+                "recipe": "mobileone_s0s1", "recipe_overrides": {"resolution_stages": [[0, 16]], "eval_size": 16},
+                "epochs": 1, "batch_size": 4, "device": "cpu", "threads": 1, "progress": False}
+    return trainer.TrainConfig(**{**settings, **overrides})
+
+
+def cli(*arguments, **popen):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "mobilerepro", *arguments], env=env, **popen)
+
+
+def weights(path):
+    return trainer.load_checkpoint(path)
+
+
+def assert_same_weights(first, second):
+    for part in ("model", "ema"):
+        assert first[part].keys() == second[part].keys()
+        for key in first[part]:
+            assert torch.equal(first[part][key], second[part][key]), f"{part}.{key}"
+
+
+def test_ema_follows_the_model_with_the_recipes_decay(image_root, tmp_path):
+    run = trainer.Trainer(tiny_config(image_root, tmp_path))
+    assert run.ema.decay == 0.9995
+    before = {k: v.clone() for k, v in run.ema.module.state_dict().items()}
+    images, labels = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 0])
+    run._step(images, labels)
+    after_model, after_ema = run.model.state_dict(), run.ema.module.state_dict()
+    for key, value in before.items():
+        if value.is_floating_point():
+            expected = 0.9995 * value + 0.0005 * after_model[key]
+            assert torch.allclose(after_ema[key], expected, atol=1e-7), key
+
+
+def test_label_smoothing_is_the_recipes(image_root, tmp_path):
+    run = trainer.Trainer(tiny_config(image_root, tmp_path))
+    logits, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])
+    log_p = logits.log_softmax(1)
+    expected = 0.9 * torch.nn.functional.nll_loss(log_p, labels) + 0.1 * (-log_p.mean(1)).mean()
+    assert torch.allclose(run.criterion(logits, labels), expected)
+
+
+def test_a_run_writes_its_files_and_loads_weights_only(image_root, tmp_path):
+    directory = trainer.train(tiny_config(image_root, tmp_path / "run", epochs=2))
+    run = trainer.TrainingRun.load(directory)
+    assert run.complete and len(run.history) == 2
+    assert {"val_top1", "ema_top1", "train_images_per_s", "resolution"} <= set(run.history.columns)
+    final = weights(directory / trainer.FINAL_WEIGHTS)
+    assert final["classes"] == ["circle", "cross", "square"]
+    assert weights(directory / trainer.CHECKPOINT)["progress"]["epoch"] == 2
+    assert not list(directory.glob(".*.tmp"))
+
+
+def test_loading_refuses_a_pickled_object(tmp_path):
+    path = tmp_path / "bad.pt"
+    torch.save({"model": {}, "payload": subprocess.CompletedProcess(["x"], 0)}, path)
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        trainer.load_checkpoint(path)
+
+
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    trainer.atomic_save({"a": torch.ones(2)}, path)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        trainer.atomic_save({"a": torch.zeros(2)}, path)
+    assert torch.equal(trainer.load_checkpoint(path)["a"], torch.ones(2))
+
+
+def wait_for_step(checkpoint, step, process, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, "the run ended before it could be interrupted"
+        if checkpoint.exists():
+            try:
+                if trainer.load_checkpoint(checkpoint)["progress"]["global_step"] >= step:
+                    return
+            except (EOFError, RuntimeError):
+                pass
+        time.sleep(0.1)
+    raise AssertionError("no checkpoint reached the step in time")
+
+
+def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_same_weights(image_root, tmp_path):
+    data = ["--train-data", str(image_root)]
+    reference = tmp_path / "reference"
+    assert cli("train", *data, *COMMON, "--output-dir", str(reference)).wait() == 0
+    killed = tmp_path / "killed"
+    process = cli("train", *data, *COMMON, "--output-dir", str(killed), "--checkpoint-every-steps", "1")
+    wait_for_step(killed / trainer.CHECKPOINT, 7, process)  # late in the second epoch: 4 steps per epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert weights(killed / trainer.CHECKPOINT)["progress"]["global_step"] < 12
+    assert not (killed / trainer.FINAL_WEIGHTS).exists()
+    assert cli("train", *data, *COMMON, "--output-dir", str(killed), "--resume").wait() == 0
+    assert_same_weights(weights(reference / trainer.FINAL_WEIGHTS), weights(killed / trainer.FINAL_WEIGHTS))
+
+
+def test_sigterm_checkpoints_mid_epoch_and_exits_143(image_root, tmp_path):
+    output = tmp_path / "terminated"
+    process = cli("train", "--train-data", str(image_root), *COMMON, "--output-dir", str(output),
+                  "--checkpoint-every-steps", "2", stderr=subprocess.PIPE, text=True)
+    wait_for_step(output / trainer.CHECKPOINT, 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert "checkpoint saved" in stderr and "resume" in stderr
+    assert weights(output / trainer.CHECKPOINT)["progress"]["global_step"] >= 3
+
+
+def test_torchrun_two_cpu_processes(image_root, tmp_path):
+    output = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "mobilerepro", "train", "--train-data", str(image_root), *COMMON, "--set", "epochs=1",
+         "--output-dir", str(output)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    run = trainer.TrainingRun.load(output)
+    assert run.complete and run.summary["processes"] == 2
+    assert run.summary["schedule"]["global_batch"] == 8
+    assert run.summary["schedule"]["steps_per_epoch"] == 2  # 19 images split over 2 processes, batches of 4
