@@ -10,16 +10,19 @@ STAMP      := $(VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
-EXPERIMENTS := table1 table2 table3 table7 mnv4-table2 mnv4-table6 mnv4-table16
+EXPERIMENTS := table1 table2 table3 table7 training-recipe lite0-eval table5 table6 table8 table9 \
+               mnv4-table2 mnv4-table6 mnv4-table16
 REPLICATE   := $(addprefix replicate-,$(EXPERIMENTS))
 
 # Nothing may download weights or data at run time.
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
-# DATA=/path/to/datasets is the short form of MOBILEREPRO_DATA.
+# Datasets: DATA=/path/to/datasets (short for MOBILEREPRO_DATA); by default the team's small real sets when they
+# sit beside the checkout (../shared/data), else ./data.
 ifdef DATA
 export MOBILEREPRO_DATA := $(DATA)
 endif
+export MOBILEREPRO_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data) $(CURDIR)/data)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup replicate-all book test lint lock clean $(REPLICATE)
@@ -29,7 +32,7 @@ help: ## list the targets
 	@echo
 	@echo "usage: make <target> [PROFILE=smoke|quick|full] [DATA=/path/to/datasets] [ARGS='-p name value ...']"
 	@echo
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-20s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-26s %s\n", $$1, $$2}'
 	@echo
 	@echo "PROFILE=$(PROFILE)  (smoke: seconds, used by tests; quick: minutes on a laptop CPU; full: the paper protocol)"
 
@@ -49,6 +52,12 @@ replicate-table1: ## MobileOne Tab. 1: Spearman rho of latency vs MACs and vs pa
 replicate-table2: ## MobileOne Tab. 2: a 30-layer probe network with seven activations, vs the paper's iPhone 12
 replicate-table3: ## MobileOne Tab. 3: the probe network with squeeze-excite or skip connections
 replicate-table7: ## MobileOne Tab. 7: S0-S4 params/MACs (fused vs train-time), latency price of branches
+replicate-training-recipe: ## the training recipes as data: LR / weight-decay / resolution schedules of every preset
+replicate-lite0-eval: ## evaluation pipeline check: EfficientNet-Lite0 real weights on 1300 real ImageNet val images
+replicate-table5: ## MobileOne Tab. 5 (reduced scale, CIFAR-10): training with vs without the branches
+replicate-table6: ## MobileOne Tab. 6 (reduced scale, CIFAR-10): k = 1 vs 2 vs 4 branches for S0
+replicate-table8: ## MobileOne Tab. 8 (reduced scale, CIFAR-10): weight-decay annealing on vs off
+replicate-table9: ## MobileOne Tab. 9: the paper's recipe end to end (PROFILE=full DATA=/path/to/imagenet)
 replicate-mnv4-table2: ## MobileNetV4 Tab. 2: MQA ablation, Conv-L + 3 MHSA vs + 3 Mobile MQA
 replicate-mnv4-table6: ## MobileNetV4 Tab. 6: params/MACs vs paper and code, latency vs its 7 devices, Core ML
 replicate-mnv4-table16: ## MobileNetV4 Tab. 16: roofline vs MACs on this machine, ridge-point sweep and Pareto fronts

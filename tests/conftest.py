@@ -3,7 +3,24 @@ import os
 import pytest
 import torch
 
+from mobilerepro.results import project_root
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The team's small real datasets, when they sit beside the checkout (as on the CI machines); tests that need them
+# skip with a reason otherwise.
+_SHARED_DATA = project_root().parent / "shared" / "data"
+if "MOBILEREPRO_DATA" not in os.environ and _SHARED_DATA.is_dir():
+    os.environ["MOBILEREPRO_DATA"] = str(_SHARED_DATA)
+
+
+def real_data(relative: str):
+    """The path of a dataset under MOBILEREPRO_DATA, or a skip saying it is not there."""
+    from mobilerepro.data import data_root
+
+    path = data_root() / relative
+    if not path.exists():
+        pytest.skip(f"real dataset {relative} not found under MOBILEREPRO_DATA={data_root()}")
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +84,22 @@ def mnv4_table2_smoke_run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("mnv4-table2-smoke")
     return notebook.execute("mnv4_table2", {"profile": "smoke"}, output_dir=directory, publish=False,
                             log_output=False)
+
+
+@pytest.fixture(scope="session")
+def training_results(tmp_path_factory):
+    """A results root of its own for the training experiments' smoke runs (their shared run cache lives in it)."""
+    return tmp_path_factory.mktemp("training-results")
+
+
+@pytest.fixture(scope="session")
+def table5_smoke_run(training_results):
+    from mobilerepro import notebook
+
+    real_data("cifar10-test-jpg/test")
+    os.environ["MOBILEREPRO_RESULTS"] = str(training_results)
+    try:
+        return notebook.execute("table5", {"profile": "smoke"}, output_dir=training_results / "table5",
+                                publish=False, log_output=False)
+    finally:
+        del os.environ["MOBILEREPRO_RESULTS"]

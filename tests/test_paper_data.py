@@ -5,7 +5,7 @@ import pytest
 from mobilerepro import paper
 from mobilerepro.models import zoo
 
-DATA_FILES = ["models", "mobileone", "mobilenetv4"]
+DATA_FILES = ["models", "mobileone", "mobilenetv4", "evaluation"]
 
 
 @pytest.mark.parametrize("name", DATA_FILES)

@@ -86,6 +86,51 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
 }
 
 
+EXPERIMENT_PROFILES["training_recipe"] = {
+    profile: {"presets": ["mobileone_s0s1", "mobileone_s2s4", "mnv4_conv_s", "mnv4_conv_m", "mnv4_hybrid_l"],
+              "short_run_epochs": 5}
+    for profile in PROFILE_NAMES
+}
+
+# MobileOne Tab. 9: the paper's recipe end to end. Only `full` is the real run (ImageNet with train/ and val/ under
+# DATA); smoke and quick exercise the same code on the 1300 real ImageNet val images.
+EXPERIMENT_PROFILES["table9"] = {
+    "smoke": {"variant": "s0", "data": "imagenet-val-1300/dataset.txt", "val_data": None, "epochs": 1,
+              "batch_size": 8, "max_steps_per_epoch": 2, "workers": 0},
+    "quick": {"variant": "s0", "data": "imagenet-val-1300/dataset.txt", "val_data": None, "epochs": 3,
+              "batch_size": 32, "max_steps_per_epoch": 8, "workers": 0},
+    "full": {"variant": "s0", "data": ".", "val_data": ".", "epochs": None, "batch_size": 256,
+             "max_steps_per_epoch": None, "workers": 8},
+}
+
+EXPERIMENT_PROFILES["lite0_eval"] = {
+    "smoke": {"protocols": ["tf_resize", "no_normalisation", "labels_1001"], "limit": 40},
+    "quick": {"protocols": None, "limit": None},
+    "full": {"protocols": None, "limit": None},
+}
+
+# The reduced-scale training ablations (MobileOne Tabs. 5, 6, 8): a grid of arms x seeds on CIFAR-10 JPEGs. Quick:
+# about 15 minutes per table on a 2-core CPU when run alone; runs shared between tables are trained once.
+_TRAINING = {
+    "smoke": {"model": "mobileone_s0", "seeds": [0], "epochs": 1, "batch_size": 32, "per_class_limit": 20},
+    "quick": {"model": "mobileone_s0", "seeds": [0, 1, 2], "epochs": 5, "batch_size": 128, "per_class_limit": None},
+    "full": {"model": "mobileone_s0", "seeds": [0, 1, 2, 3, 4], "epochs": 60, "batch_size": 128,
+             "per_class_limit": None},
+}
+_ABLATION_GRIDS = {
+    "table5": {"smoke": {"arms": ["branches", "plain"]}, "quick": {"arms": ["branches", "plain"]},
+               "full": {"arms": ["branches", "no_scale", "no_skip", "plain"]}},
+    # three arms: two seeds keep the quick profile near 15 minutes
+    "table6": {"smoke": {"arms": ["k4", "k1"]}, "quick": {"arms": ["k1", "k2", "k4"], "seeds": [0, 1]},
+               "full": {"arms": ["k1", "k2", "k3", "k4", "k5"]}},
+    "table8": {profile: {"arms": ["annealed", "constant"]} for profile in PROFILE_NAMES},
+}
+EXPERIMENT_PROFILES.update({
+    table: {profile: {**_TRAINING[profile], **grid[profile]} for profile in PROFILE_NAMES}
+    for table, grid in _ABLATION_GRIDS.items()
+})
+
+
 def check_profile(profile: str) -> str:
     if profile not in PROFILE_NAMES:
         close = difflib.get_close_matches(str(profile), PROFILE_NAMES, n=1)

@@ -19,8 +19,9 @@ def data_root() -> Path:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """`path` as given when it is absolute or exists from here; else relative to the data root."""
+    """An absolute `path` as given; a relative one under the data root when it exists there, else from here."""
     path = Path(path).expanduser()
-    if path.is_absolute() or path.exists():
+    if path.is_absolute():
         return path
-    return data_root() / path
+    under_root = data_root() / path
+    return under_root if under_root.exists() or not path.exists() else path

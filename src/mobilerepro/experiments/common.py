@@ -120,7 +120,10 @@ class ExperimentResult:
         return [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
 
     def interrupted(self) -> str | None:
-        """A warning when the timing was interrupted before the profile's rounds were done."""
+        """A warning when the timing was interrupted before the profile's rounds were done (None for experiments
+        that time nothing)."""
+        if "measurement" not in self.summary["parameters"]:
+            return None
         planned = self.summary["parameters"]["measurement"]["plan"]["rounds"]
         ok = self.rows[self.rows.status == "ok"]
         done = int(ok.rounds_completed.min()) if len(ok) else planned

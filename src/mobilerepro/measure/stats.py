@@ -132,3 +132,31 @@ def paired_difference_ci(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(diffs, [alpha, 1.0 - alpha]) if diffs else (float("nan"), float("nan"))
     return spearman(x, y1) - spearman(x, y2), float(low), float(high)
+
+
+def mean_with_ci(values, *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of `values` with a Student-t confidence interval (NaN bounds for fewer than two values).
+
+    For paired differences across seeds: the t interval is honest about how little two or three seeds say.
+    """
+    from scipy import stats as scipy_stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean()) if values.size else float("nan")
+    if values.size < 2:
+        return mean, float("nan"), float("nan")
+    half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
+    return mean, mean - float(half), mean + float(half)
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (e.g. an accuracy over n images), as fractions."""
+    from scipy import stats as scipy_stats
+
+    if n == 0:
+        return float("nan"), float("nan")
+    z = scipy_stats.norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)

@@ -40,6 +40,10 @@ CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "final.pt"
 HISTORY = "history.csv"
 RUN_SUMMARY = "run.json"
+# torch 2.12.1 on CPU corrupts its heap (crash) in the weight gradient of a channels_last 1x1 stride-2 convolution
+# once the input reaches 96 px (MobileOne's stem scale branch; found here). Below that, gradients match the
+# contiguous layout exactly and training is ~3x faster, so channels_last stays on for small inputs only.
+CPU_CHANNELS_LAST_MAX_PX = 95
 POSTFIX_EVERY = 5
 
 
@@ -73,7 +77,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     amp: bool | None = None
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on CUDA, and on CPU below CPU_CHANNELS_LAST_MAX_PX
     threads: int | None = None
     seed: int = 0
     eval_every: int = 1
@@ -219,7 +223,8 @@ class Trainer:
         self.num_classes = len(self.train_samples.classes)
         self.model = zoo.build_classifier(config.model, num_classes=self.num_classes, seed=config.seed,
                                           **_model_options(config, self.recipe)).to(self.device)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.channels_last = self._use_channels_last()
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.train_set = ImageDataset(self.train_samples, seed=config.seed)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.distributed.world_size,
@@ -249,6 +254,16 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.progress = Progress()
+
+    def _use_channels_last(self) -> bool:
+        largest = max(size for _, size in self.recipe.resolution_stages)
+        if self.device.type == "cuda":
+            return self.config.channels_last is not False
+        safe = max(largest, self.recipe.eval_size) <= CPU_CHANNELS_LAST_MAX_PX
+        if self.config.channels_last and not safe and self.distributed.is_main:
+            tqdm.write(f"channels_last is off: on CPU it crashes torch {torch.__version__} at {largest} px "
+                       f"(safe up to {CPU_CHANNELS_LAST_MAX_PX} px)")
+        return safe and self.config.channels_last is not False
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -335,7 +350,7 @@ class Trainer:
             for prefix, model in (("val", self.model), ("ema", self.ema.module if self.ema else None)):
                 if model is None:
                     continue
-                result = evaluate(model, loader, device=self.device, channels_last=self.config.channels_last,
+                result = evaluate(model, loader, device=self.device, channels_last=self.channels_last,
                                   progress=self.config.progress, description=f"eval {prefix}")
                 metrics.update({f"{prefix}_top1": result.top1, f"{prefix}_top5": result.top5,
                                 f"{prefix}_skipped": len(result.skipped)})
@@ -351,7 +366,7 @@ class Trainer:
         elif self.distributed.is_main:
             self._write_summary("running")
         total = self.schedule.total_steps
-        bar = tqdm(total=total, initial=self.progress.global_step, unit="step", dynamic_ncols=True,
+        bar = tqdm(total=total, initial=self.progress.global_step, unit="step", dynamic_ncols=True, mininterval=1.0,
                    disable=not (self.config.progress and self.distributed.is_main), desc=self.config.model)
         try:
             with StopRequest() as stop:
@@ -431,6 +446,7 @@ class Trainer:
             "processes": self.distributed.world_size,
             "device": str(self.device),
             "amp": str(self.amp_dtype) if self.amp_dtype else None,
+            "channels_last": self.channels_last,
             "history": self.progress.history,
             "environment": environment.environment_stamp(profile="train", threads=torch.get_num_threads()),
         })
