@@ -28,7 +28,8 @@ def predictions(model, protocol_name: str):
 
 
 def test_weights_load_strictly_and_weights_only():
-    state = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
+    weights = efficientnet_lite0_weights_path()
+    state = torch.load(weights, weights_only=True, map_location="cpu")
     assert "_fc.weight" in state and state["_fc.weight"].shape == (1000, 1280)
 
 

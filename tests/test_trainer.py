@@ -78,6 +78,21 @@ def test_a_run_writes_its_files_and_loads_weights_only(image_root, tmp_path):
     assert not list(directory.glob(".*.tmp"))
 
 
+def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
+    root = write_image_folder(tmp_path / "set", per_class=8)
+    (root / "circle" / "003.png").write_bytes(b"truncated")
+    (root / "square" / "005.png").write_bytes(b"")
+    # 18 training images in batches of 6: every image is used, so every unreadable one is met once per epoch
+    directory = trainer.train(tiny_config(root, tmp_path / "run", epochs=2, batch_size=6, progress=True))
+    history = trainer.TrainingRun.load(directory).history
+    assert ((history.train_skipped + history.val_skipped) == 2).all()
+    report = capsys.readouterr().err
+    if history.train_skipped.iloc[0]:
+        assert f"epoch 1: skipped {history.train_skipped.iloc[0]} unreadable training images" in report
+    if history.val_skipped.iloc[0]:
+        assert f"evaluation skipped {history.val_skipped.iloc[0]} unreadable images" in report
+
+
 def test_loading_refuses_a_pickled_object(tmp_path):
     path = tmp_path / "bad.pt"
     torch.save({"model": {}, "payload": subprocess.CompletedProcess(["x"], 0)}, path)

@@ -130,7 +130,8 @@ def scaled_stages(recipe_name: str, image_size: int) -> list[list[int]]:
     return [[start, round(size * image_size / recipe.eval_size)] for start, size in recipe.resolution_stages]
 
 
-def run_config(config: AblationConfig, arm: Arm, seed: int, recipe: str = "mobileone_s0s1") -> trainer.TrainConfig:
+def run_config(config: AblationConfig, arm: Arm, seed: int, *, recipe: str = "mobileone_s0s1",
+               progress: bool = True) -> trainer.TrainConfig:
     """The training run of one arm and seed (its output folder is the digest of everything that shapes it)."""
     scale = REDUCED_SCALE
     overrides = {"resolution_stages": scaled_stages(recipe, scale.image_size), "eval_size": scale.image_size,
@@ -142,7 +143,15 @@ def run_config(config: AblationConfig, arm: Arm, seed: int, recipe: str = "mobil
                "crop_scale": scale.crop_scale, "eval_crop_pct": scale.eval_crop_pct, "seed": seed}
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
     return trainer.TrainConfig(output_dir=str(results_root() / "training_runs" / digest), device="cpu",
-                               threads=config.threads, **shaping)
+                               threads=config.threads, progress=progress, **shaping)
+
+
+def _finished(folder: Path) -> trainer.TrainingRun | None:
+    """The run in `folder` if it has finished."""
+    if not (folder / trainer.RUN_SUMMARY).exists():
+        return None
+    run = trainer.TrainingRun.load(folder)
+    return run if run.complete else None
 
 
 def _check_data(config: AblationConfig) -> None:
@@ -163,20 +172,20 @@ def run(ablation: Ablation, config: AblationConfig, output_dir: str | Path | Non
     for seed in config.seeds:
         for name in config.arms:
             arm = ablation.arms[name]
-            run_settings = run_config(config, arm, seed)
-            run_settings = trainer.TrainConfig(**{**run_settings.as_dict(), "progress": progress})
-            folder = Path(run_settings.output_dir)
-            reused = (folder / trainer.RUN_SUMMARY).exists() and trainer.TrainingRun.load(folder).complete
-            if not reused and interrupted is None:
+            settings = run_config(config, arm, seed, progress=progress)
+            folder = Path(settings.output_dir)
+            finished = _finished(folder)
+            reused = finished is not None
+            if finished is None and interrupted is None:
                 if progress:
                     print(f"[{ablation.experiment}] training {arm.label}, seed {seed} -> {folder}", flush=True)
                 try:
-                    trainer.train(run_settings, resume=True)
+                    trainer.train(settings, resume=True)
+                    finished = _finished(folder)
                 except trainer.TrainingInterrupted as stop:
                     interrupted = str(stop)
-            if not (folder / trainer.RUN_SUMMARY).exists() or not trainer.TrainingRun.load(folder).complete:
+            if finished is None:
                 continue
-            finished = trainer.TrainingRun.load(folder)
             final = finished.final
             rows.append({"arm": name, "label": arm.label, "seed": seed, "top1": final["val_top1"],
                          "top5": final["val_top5"], "ema_top1": final.get("ema_top1"),

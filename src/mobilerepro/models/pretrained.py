@@ -35,6 +35,7 @@ def efficientnet_lite0() -> torch.nn.Module:
             "EfficientNet-Lite0 needs the package efficientnet-lite-pytorch (pinned in requirements.txt)"
         ) from None
     model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(efficientnet_lite0_weights_path(), map_location="cpu", weights_only=True)
+    weights = efficientnet_lite0_weights_path()
+    state = torch.load(weights, weights_only=True, map_location="cpu")
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -354,6 +355,9 @@ class Trainer:
                                   progress=self.config.progress, description=f"eval {prefix}")
                 metrics.update({f"{prefix}_top1": result.top1, f"{prefix}_top5": result.top5,
                                 f"{prefix}_skipped": len(result.skipped)})
+                if result.skipped and prefix == "val":
+                    tqdm.write(f"evaluation skipped {len(result.skipped)} unreadable images (first: "
+                               f"{result.skipped[0]})", file=sys.stderr)
         self.distributed.barrier()
         return metrics
 
@@ -390,10 +394,10 @@ class Trainer:
         self.train_set.epoch = epoch
         batches = self.epoch_batches(epoch)[progress.step_in_epoch:]
         self.model.train()
-        started, images_seen, skipped, loss_count = time.perf_counter(), 0, 0, 0
+        started, images_seen, skipped, loss_count = time.perf_counter(), 0, [], 0
         loss_sum = torch.zeros((), device=self.device)
         for images, labels, unreadable in self._loader(self.train_set, batches):
-            skipped += len(unreadable)
+            skipped.extend(unreadable)
             if len(labels):
                 loss_sum += self._step(images, labels)
                 loss_count += 1
@@ -420,13 +424,14 @@ class Trainer:
                "lr": self.schedule.lr(progress.global_step - 1),
                "weight_decay": self.schedule.weight_decay(progress.global_step - 1),
                "train_images_per_s": images_seen / max(seconds, 1e-9), "seconds": seconds,
-               "train_skipped": skipped}
+               "train_skipped": len(skipped)}
         if (epoch + 1) % self.config.eval_every == 0 or epoch + 1 == self.epochs:
             row.update(self._evaluate())
         progress.history.append(row)
         progress.epoch, progress.step_in_epoch = epoch + 1, 0
         if skipped and self.distributed.is_main:
-            tqdm.write(f"epoch {epoch + 1}: skipped {skipped} unreadable training images")
+            tqdm.write(f"epoch {epoch + 1}: skipped {len(skipped)} unreadable training images (first: "
+                       f"{skipped[0].path}: {skipped[0].reason})", file=sys.stderr)
         self.save_checkpoint()
         if self.distributed.is_main:
             write_csv(self.directory / HISTORY, pd.DataFrame.from_records(progress.history))
