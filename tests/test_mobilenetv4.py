@@ -80,3 +80,19 @@ def test_params_and_macs_at_paper_input_sizes(name):
 def test_unknown_model():
     with pytest.raises(MobileReproError, match="unknown MobileNetV4 model"):
         m4.mobilenetv4("hybrid_s")
+
+
+def test_dropout_and_stochastic_depth_act_only_in_training():
+    torch.manual_seed(0)
+    from timm.layers import DropPath
+
+    plain = m4.mobilenetv4("conv_s", num_classes=10)
+    regularised = m4.mobilenetv4("conv_s", num_classes=10, drop_rate=0.3, drop_path_rate=0.2)
+    regularised.load_state_dict(plain.state_dict())
+    rates = [module.drop_prob for module in regularised.modules() if isinstance(module, DropPath)]
+    assert rates and rates == sorted(rates) and max(rates) <= 0.2
+    assert regularised.dropout.p == 0.3
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(plain.eval()(x), regularised.eval()(x))
+    regularised.train()
+    assert not torch.equal(regularised(x), regularised(x))

@@ -168,3 +168,19 @@ def test_torchrun_two_cpu_processes(image_root, tmp_path):
     assert run.complete and run.summary["processes"] == 2
     assert run.summary["schedule"]["global_batch"] == 8
     assert run.summary["schedule"]["steps_per_epoch"] == 2  # 19 images split over 2 processes, batches of 4
+
+
+def test_the_mnv4_adamw_preset_trains_our_mnv4(image_root, tmp_path):
+    config = tiny_config(image_root, tmp_path / "mnv4", model="mnv4_conv_s", recipe="mnv4_conv_m",
+                         recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
+    run = trainer.Trainer(config)
+    assert isinstance(run.optimizer, torch.optim.AdamW)
+    assert run.model.dropout.p == 0.2  # Tab. 10's classifier dropout for Conv-M
+    assert run.schedule.peak_lr == pytest.approx(0.004 * 4 / 4096)
+    assert run.fit().joinpath(trainer.FINAL_WEIGHTS).exists()
+
+
+def test_a_model_without_the_recipes_options_is_a_clear_error(image_root, tmp_path):
+    config = tiny_config(image_root, tmp_path / "x", recipe="mnv4_conv_m", model="shufflenet_v2_1_0")
+    with pytest.raises(trainer.MobileReproError, match="does not take these options"):
+        trainer.Trainer(config)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from timm.layers import DropPath
 from torch import nn
 
 from mobilerepro import MobileReproError
@@ -217,15 +218,17 @@ class LayerScale(nn.Module):
 
 
 class _Residual(nn.Module):
-    """Adds the block's input when shapes allow (stride 1, same channels), after the optional layer scale."""
+    """Adds the block's input when shapes allow (stride 1, same channels), after the optional layer scale and, in
+    training, stochastic depth (`drop_path`, set by the model; Tab. 10)."""
 
     def _finish(self, out, x):
         out = self.layer_scale(out)
-        return out + x if self.residual else out
+        return self.drop_path(out) + x if self.residual else out
 
     def _setup_residual(self, in_channels, out_channels, stride, layer_scale):
         self.residual = stride == 1 and in_channels == out_channels
         self.layer_scale = LayerScale(out_channels, layer_scale) if layer_scale is not None else nn.Identity()
+        self.drop_path = nn.Identity()
 
 
 class UniversalInvertedBottleneck(_Residual):
@@ -324,9 +327,13 @@ _BLOCKS = {Conv: ConvBlock, FusedIB: FusedInvertedBottleneck, UIB: UniversalInve
 
 
 class MobileNetV4(nn.Module):
-    """Stem 3x3 s2 conv + BN + act, the spec's stages, then GAP -> 1x1 conv 1280 + BN + act -> linear."""
+    """Stem 3x3 s2 conv + BN + act, the spec's stages, then GAP -> 1x1 conv 1280 + BN + act -> dropout -> linear.
 
-    def __init__(self, spec: MobileNetV4Spec | str, num_classes: int = 1000):
+    `drop_rate` is the classifier dropout and `drop_path_rate` the stochastic depth of Tab. 10's recipes; the
+    depth rate grows linearly from 0 at the first block to `drop_path_rate` at the last."""
+
+    def __init__(self, spec: MobileNetV4Spec | str, num_classes: int = 1000, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0):
         super().__init__()
         spec = SPECS[spec] if isinstance(spec, str) else spec
         self.spec = spec
@@ -341,7 +348,13 @@ class MobileNetV4(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = ConvBN(channels, spec.head_channels, 1, activation=spec.activation)
+        self.dropout = nn.Dropout(drop_rate)
         self.classifier = nn.Linear(spec.head_channels, num_classes)
+        blocks = [block for stage in self.stages for block in stage]
+        for index, block in enumerate(blocks):
+            rate = drop_path_rate * index / max(len(blocks) - 1, 1)
+            if isinstance(block, _Residual) and rate > 0:
+                block.drop_path = DropPath(rate)
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -349,13 +362,14 @@ class MobileNetV4(nn.Module):
 
     def forward(self, x):
         x = self.head(self.pool(self.stages(self.stem(x))))
-        return self.classifier(torch.flatten(x, 1))
+        return self.classifier(self.dropout(torch.flatten(x, 1)))
 
 
-def mobilenetv4(name: str, *, num_classes: int = 1000) -> MobileNetV4:
+def mobilenetv4(name: str, *, num_classes: int = 1000, **options) -> MobileNetV4:
+    """A model of `SPECS`; `options`: `drop_rate`, `drop_path_rate`."""
     if name not in SPECS:
         raise MobileReproError(f"unknown MobileNetV4 model {name!r} (choose one of: {', '.join(SPECS)})")
-    return MobileNetV4(SPECS[name], num_classes=num_classes)
+    return MobileNetV4(SPECS[name], num_classes=num_classes, **options)
 
 
 TIMM_NAMES = {
