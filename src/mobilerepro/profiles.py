@@ -87,7 +87,8 @@ EXPERIMENT_PROFILES: dict[str, dict[str, dict]] = {
 
 
 EXPERIMENT_PROFILES["training_recipe"] = {
-    profile: {"presets": ["mobileone_s0s1", "mobileone_s2s4", "mnv4_conv_s", "mnv4_conv_m", "mnv4_hybrid_l"],
+    # mobileone_s2s4 has the same schedules as mobileone_s0s1 (it adds AutoAugment)
+    profile: {"presets": ["mobileone_s0s1", "mnv4_conv_s", "mnv4_conv_m", "mnv4_hybrid_l"],
               "short_run_epochs": 5}
     for profile in PROFILE_NAMES
 }

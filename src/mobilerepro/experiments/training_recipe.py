@@ -51,6 +51,7 @@ def _curve(name: str, epochs: int, run: str) -> pd.DataFrame:
     steps = range(0, schedule.total_steps, max(1, schedule.total_steps // 600))
     return pd.DataFrame({
         "preset": name, "run": run, "epoch": [s / STEPS_PER_EPOCH for s in steps],
+        "fraction": [s / schedule.total_steps for s in steps],
         "lr": [schedule.lr(s) for s in steps], "weight_decay": [schedule.weight_decay(s) for s in steps],
         "resolution": [schedule.resolution(int(s // STEPS_PER_EPOCH)) for s in steps],
     })
@@ -102,19 +103,22 @@ def _figure(curves: pd.DataFrame, config: RecipeConfig, path: Path) -> Path:
     quantities = (("lr", "learning rate (at the paper's batch)"), ("weight_decay", "weight decay"),
                   ("resolution", "train resolution (px)"))
     fig, axes = plt.subplots(len(quantities), 2, figsize=(12, 8), sharex="col", constrained_layout=True)
-    for column, (run, title) in enumerate((("paper", "the paper's run length"),
-                                           ("short", f"a {config.short_run_epochs}-epoch run"))):
+    panels = (("paper", "fraction", "the paper's run (300 / 500 / 9600 epochs)", "fraction of the paper's run"),
+              ("short", "epoch", f"a {config.short_run_epochs}-epoch run", "epoch"))
+    for column, (run, x, title, x_label) in enumerate(panels):
         subset = curves[curves.run == run]
         for row, (quantity, label) in enumerate(quantities):
             ax = axes[row][column]
             for name, curve in subset.groupby("preset", sort=False):
-                ax.plot(curve.epoch, curve[quantity], label=name, drawstyle="steps-post" if row == 2 else None)
+                ax.plot(curve[x], curve[quantity], label=name, drawstyle="steps-post" if row == 2 else None)
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-            if quantity == "lr":
+            if quantity in ("lr", "weight_decay"):
                 ax.set_yscale("log")
+                lowest = subset[quantity].max() * 1e-4 if quantity == "lr" else subset[quantity].min() / 2
+                ax.set_ylim(bottom=lowest)
         axes[0][column].set_title(title)
-        axes[-1][column].set_xlabel("epoch")
+        axes[-1][column].set_xlabel(x_label)
     axes[0][0].legend(fontsize=8)
     return save_figure(fig, path)
 
