@@ -9,7 +9,7 @@ from conftest import real_data
 from train_helpers import write_image_folder
 
 from mobilerepro import MobileReproError, notebook
-from mobilerepro.experiments import lite0_eval, table5, table6, table8, table9, training_recipe
+from mobilerepro.experiments import lite0_eval, table5, table6, table8, table9, training_ablation, training_recipe
 from mobilerepro.report import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE
 
 
@@ -34,15 +34,29 @@ def test_runs_are_shared_between_tables(table5_smoke_run, training_results, monk
 
 def test_an_ablation_arm_changes_only_what_it_says():
     config = table6.configure("smoke")
-    k1 = table6.run_config(config, table6.ABLATION.arms["k1"], seed=0)
-    k4 = table6.run_config(config, table6.ABLATION.arms["k4"], seed=0)
+    k1 = training_ablation.run_config(config, table6.ABLATION.arms["k1"], seed=0)
+    k4 = training_ablation.run_config(config, table6.ABLATION.arms["k4"], seed=0)
     assert k1.model_options == {**k4.model_options, "num_conv_branches": 1}
     assert {**k1.as_dict(), "model_options": None, "output_dir": None} == \
         {**k4.as_dict(), "model_options": None, "output_dir": None}
-    constant = table8.run_config(table8.configure("smoke"), table8.ABLATION.arms["constant"], seed=0)
+    constant = training_ablation.run_config(table8.configure("smoke"), table8.ABLATION.arms["constant"], seed=0)
     assert constant.recipe_object().final_weight_decay is None
     assert k4.recipe_object().final_weight_decay == 1e-5
     assert [size for _, size in k4.recipe_object().resolution_stages] == [23, 27, 32]
+
+
+def test_cumulative_decay_measures_the_weight_decay_intervention(table5_smoke_run):
+    rows = table5.load(table5_smoke_run).rows
+    run = training_ablation.trainer.TrainingRun.load(rows.run.iloc[0])
+    config = training_ablation.trainer.TrainConfig(**run.summary["config"])
+    steps = run.summary["schedule"]["epochs"] * run.summary["schedule"]["steps_per_epoch"]
+    annealed = training_ablation.cumulative_decay(config, run)
+    constant = training_ablation.cumulative_decay(
+        training_ablation.trainer.TrainConfig(**{**run.summary["config"], "recipe_overrides": {
+            **run.summary["config"]["recipe_overrides"], "final_weight_decay": None}}), run)
+    peak = run.summary["schedule"]["peak_lr"]
+    assert 0 < annealed < constant < peak * 1e-4 * steps
+    assert rows.cumulative_decay.iloc[0] == pytest.approx(annealed)
 
 
 @pytest.mark.parametrize(("module", "arguments", "message"), [

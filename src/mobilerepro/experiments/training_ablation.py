@@ -32,7 +32,7 @@ from mobilerepro.profiles import profile_settings
 from mobilerepro.report import Verdict, positive, save_figure, terminal_table, verdict_lines
 from mobilerepro.results import ensure_writable, results_root
 from mobilerepro.train import trainer
-from mobilerepro.train.recipe import preset
+from mobilerepro.train.recipe import Schedule, preset
 
 CIFAR10 = "cifar10-test-jpg/test"
 
@@ -192,6 +192,7 @@ def run(ablation: Ablation, config: AblationConfig, output_dir: str | Path | Non
                          "train_loss": final["train_loss"],
                          "train_images_per_s": finished.history.train_images_per_s.mean(),
                          "train_seconds": finished.history.seconds.sum(),
+                         "cumulative_decay": cumulative_decay(settings, finished),
                          "classes": finished.summary["data"]["classes"], "reused": reused, "run": str(folder)})
             curves.extend({"arm": name, "seed": seed, **row} for row in finished.summary["history"])
     frame = pd.DataFrame.from_records(rows)
@@ -215,6 +216,14 @@ def run(ablation: Ablation, config: AblationConfig, output_dir: str | Path | Non
     })
     _figure(ablation, frame, pd.DataFrame.from_records(curves), directory / result_files(ablation.experiment)["figure"])
     return directory
+
+
+def cumulative_decay(settings: trainer.TrainConfig, finished: trainer.TrainingRun) -> float:
+    """Σ_t lr_t · wd_t over the run: how far weight decay alone shrinks a decaying weight (as a log factor) — the
+    size of the intervention when arms differ only in their weight-decay schedule."""
+    layout = finished.summary["schedule"]
+    schedule = Schedule(settings.recipe_object(), layout["epochs"], layout["steps_per_epoch"], layout["global_batch"])
+    return sum(schedule.lr(step) * schedule.weight_decay(step) for step in range(schedule.total_steps))
 
 
 def _comparisons(ablation: Ablation, frame: pd.DataFrame) -> list[dict]:
@@ -291,11 +300,13 @@ class AblationResult(ExperimentResult):
         grouped = self.rows.groupby(["arm", "label"], sort=False)
         table = grouped.agg(seeds=("seed", "size"), top1_mean=("top1", "mean"), top1_std=("top1", "std"),
                             top5_mean=("top5", "mean"), ema_top1_mean=("ema_top1", "mean"),
-                            img_per_s=("train_images_per_s", "mean"), minutes=("train_seconds", "sum"))
+                            decay=("cumulative_decay", "mean"), img_per_s=("train_images_per_s", "mean"),
+                            minutes=("train_seconds", "sum"))
         table["minutes"] = table.minutes / 60
         return table.reset_index().drop(columns="arm").rename(columns={
             "label": "arm", "top1_mean": "top-1 mean", "top1_std": "top-1 std", "top5_mean": "top-5 mean",
-            "ema_top1_mean": "EMA top-1 mean", "img_per_s": "train img/s", "minutes": "train minutes (all seeds)"})
+            "ema_top1_mean": "EMA top-1 mean", "decay": "Σ lr·wd", "img_per_s": "train img/s",
+            "minutes": "train minutes (all seeds)"})
 
     def comparisons_table(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.summary["comparisons"])
