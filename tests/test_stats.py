@@ -33,3 +33,13 @@ def test_single_sample_has_zero_spread():
 def test_rejects_empty_or_non_finite(bad):
     with pytest.raises(ValueError):
         summarize(bad)
+
+
+@pytest.mark.parametrize(("successes", "n"), [(0, 12), (12, 12), (5, 7), (1061, 1300)])
+def test_wilson_interval_brackets_the_proportion_inside_0_1(successes, n):
+    from mobilerepro.measure.stats import wilson_interval
+
+    low, high = wilson_interval(successes, n)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+    more_low, more_high = wilson_interval(successes * 10, n * 10)
+    assert more_high - more_low < high - low

@@ -196,7 +196,7 @@ def _figure(frame: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
     y = np.arange(len(frame))[::-1]
     colours = ["#1565c0" if valid else "#c62828" for valid in frame.valid]
-    error = np.vstack([frame.top1 - frame.top1_ci_low, frame.top1_ci_high - frame.top1])
+    error = np.vstack([frame.top1 - frame.top1_ci_low, frame.top1_ci_high - frame.top1]).clip(min=0)
     ax.barh(y, frame.top1, color=colours, xerr=error, capsize=3, label="top-1 (95 % Wilson CI)")
     ax.scatter(frame.top5, y, marker="|", s=300, color="black", label="top-5", zorder=3)
     reference = paper.load("evaluation")["efficientnet_lite0_imagenet_val_1300"]["top1_tf_normalisation"]["value"]

@@ -159,4 +159,7 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    # At 0 or n successes the bound is exactly 0 or 1; the formula leaves a rounding residue there.
+    low = 0.0 if successes == 0 else max(float(centre - half), 0.0)
+    high = 1.0 if successes == n else min(float(centre + half), 1.0)
+    return low, high
