@@ -80,6 +80,18 @@ def backend_entries(backends: list[str]) -> list[dict]:
     ]
 
 
+def summary_header(experiment: str, title: str, config, *, threads: int, backends: list | None = None) -> dict:
+    """The fields every summary file starts with: what ran, with which parameters, where."""
+    return {
+        "experiment": experiment,
+        "title": title,
+        "profile": config.profile,
+        "parameters": config.as_dict(),
+        "environment": environment.environment_stamp(profile=config.profile, threads=threads),
+        "backends": backends or [],
+    }
+
+
 def write_result(directory: Path, files: dict, frame: pd.DataFrame, summary: dict) -> None:
     write_csv(directory / files["rows"], frame)
     write_json(directory / files["summary"], summary)

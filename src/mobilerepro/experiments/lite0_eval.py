@@ -21,8 +21,7 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.data import resolve
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, file_list
 from mobilerepro.data.transforms import EvalTransform
-from mobilerepro.experiments.common import ExperimentResult, result_files, write_result
-from mobilerepro.measure import environment
+from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
 from mobilerepro.measure.stats import wilson_interval
 from mobilerepro.models.pretrained import LITE0_INPUT_SIZE, LITE0_NORMALISATION, efficientnet_lite0
 from mobilerepro.profiles import profile_settings
@@ -131,12 +130,8 @@ def run(config: Lite0Config, output_dir: str | Path | None = None, *, progress: 
     per_class = reference.per_class([line.split(" ", 1)[1] for line in class_names])
     write_csv(directory / FILES["per_class"], per_class)
     write_result(directory, FILES, frame, {
-        "experiment": EXPERIMENT,
-        "title": "EfficientNet-Lite0 real weights through our evaluation path",
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": environment.environment_stamp(profile=config.profile, threads=config.threads),
-        "backends": [],
+        **summary_header(EXPERIMENT, "EfficientNet-Lite0 real weights through our evaluation path", config,
+                         threads=config.threads),
         "data": {"folder": str(folder), "classes_present": int(per_class.shape[0]), "classes": len(class_names)},
         "verdicts": [v.as_dict() for v in _verdicts(frame, len(class_names))],
         "confusions": _confusions(reference, class_names),

@@ -17,8 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.experiments.common import ExperimentResult, result_files, write_result
-from mobilerepro.measure import environment
+from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
 from mobilerepro.models import mobileone
 from mobilerepro.profiles import profile_settings
 from mobilerepro.report import HELD, NOT_HELD, NOT_TESTABLE, Verdict, save_figure, terminal_table, verdict_lines
@@ -104,12 +103,8 @@ def run(config: Table9Config, output_dir: str | Path | None = None, *, progress:
         raise MobileReproError(f"the run in {str(run_folder)!r} has not finished (resume it first)")
     history = finished.history
     write_result(directory, FILES, history, {
-        "experiment": EXPERIMENT,
-        "title": "MobileOne ImageNet top-1 with the paper's recipe",
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": environment.environment_stamp(profile=config.profile, threads=config.threads),
-        "backends": [],
+        **summary_header(EXPERIMENT, "MobileOne ImageNet top-1 with the paper's recipe", config,
+                         threads=config.threads),
         "run": {"folder": str(run_folder), **{k: finished.summary[k] for k in ("data", "schedule", "processes",
                                                                                "device", "amp")}},
         "torchrun": torchrun_command(config),

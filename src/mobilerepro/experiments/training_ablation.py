@@ -25,8 +25,7 @@ import pandas as pd
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.data import resolve
-from mobilerepro.experiments.common import ExperimentResult, result_files, write_result
-from mobilerepro.measure import environment
+from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
 from mobilerepro.measure.stats import mean_with_ci
 from mobilerepro.profiles import profile_settings
 from mobilerepro.report import Verdict, positive, save_figure, terminal_table, verdict_lines
@@ -200,12 +199,7 @@ def run(ablation: Ablation, config: AblationConfig, output_dir: str | Path | Non
         raise MobileReproError(f"no run of {ablation.experiment} finished ({interrupted or 'nothing trained'})")
     comparisons = _comparisons(ablation, frame)
     write_result(directory, result_files(ablation.experiment), frame, {
-        "experiment": ablation.experiment,
-        "title": ablation.claim_entry()["title"],
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": environment.environment_stamp(profile=config.profile, threads=config.threads),
-        "backends": [],
+        **summary_header(ablation.experiment, ablation.claim_entry()["title"], config, threads=config.threads),
         "reduced_scale": {**asdict(REDUCED_SCALE), "notes": REDUCED_SCALE.notes()},
         "recipe": preset("mobileone_s0s1").as_dict(),
         "comparisons": comparisons,

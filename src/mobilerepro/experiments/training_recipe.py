@@ -11,8 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.experiments.common import ExperimentResult, result_files, write_result
-from mobilerepro.measure import environment
+from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
 from mobilerepro.profiles import profile_settings
 from mobilerepro.report import Verdict, save_figure, terminal_table, verdict_lines
 from mobilerepro.results import ensure_writable, results_root
@@ -85,12 +84,7 @@ def run(config: RecipeConfig, output_dir: str | Path | None = None, *, progress:
         for key, item in entry.items() if isinstance(item, dict)
     ]
     write_result(directory, FILES, curves, {
-        "experiment": EXPERIMENT,
-        "title": "Training recipes as data: schedules of every preset",
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": environment.environment_stamp(profile=config.profile, threads=1),
-        "backends": [],
+        **summary_header(EXPERIMENT, "Training recipes as data: schedules of every preset", config, threads=1),
         "presets": _presets_table(config.presets).to_dict(orient="records"),
         "provenance": provenance,
         "verdicts": [],
