@@ -310,6 +310,9 @@ class AblationResult(ExperimentResult):
         return [f"model {p['model']}, {p['epochs']} epochs, batch {p['batch_size']}, seeds {p['seeds']}, "
                 f"{p['threads']} threads", *self.summary["reduced_scale"]["notes"]]
 
+    def setup_markdown(self) -> str:
+        return "**Setup.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
+
     def summary_html(self) -> str:
         numbers = [f"{row['arm']}: top-1 {row['top-1 mean']:.2f} ± {np.nan_to_num(row['top-1 std']):.2f} % "
                    f"({row['seeds']} seeds)" for row in self.arms_table().to_dict(orient="records")]
