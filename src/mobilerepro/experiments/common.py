@@ -92,6 +92,12 @@ def summary_header(experiment: str, title: str, config, *, threads: int, backend
     }
 
 
+def latency_summary_header(experiment: str, title: str, config) -> dict:
+    """`summary_header` of a latency experiment: its threads and the availability of its backends."""
+    return summary_header(experiment, title, config, threads=config.measurement.plan.threads,
+                          backends=backend_entries(config.measurement.backends))
+
+
 def write_result(directory: Path, files: dict, frame: pd.DataFrame, summary: dict) -> None:
     write_csv(directory / files["rows"], frame)
     write_json(directory / files["summary"], summary)

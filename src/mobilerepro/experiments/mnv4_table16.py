@@ -24,13 +24,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.roofline import layer_costs, measure_peaks, model_time, pareto_front, ridge_cost
 from mobilerepro.measure.stats import paired_difference_ci, spearman, spearman_with_ci
 from mobilerepro.models import zoo
@@ -84,7 +83,6 @@ def configure(profile: str = "quick", *, models: list[str] | None = None, sweep_
 def run(config: Table16Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
     plan = config.measurement.plan
-    stamp = environment.environment_stamp(profile=config.profile, threads=plan.threads)
     peaks = measure_peaks(threads=plan.threads)
     models, costs, rows = {}, {}, []
     for name in tqdm(config.models, desc="building + per-layer costs", unit="model", disable=not progress):
@@ -107,12 +105,7 @@ def run(config: Table16Config, output_dir: str | Path | None = None, *, progress
     calibration = _calibration(frame, costs, stat, config)
     sweep = _sweep(frame.drop_duplicates("model"), costs, config.sweep_bytes_per_element)
     write_result(directory, FILES, frame, {
-        "experiment": EXPERIMENT,
-        "title": paper.load("mobilenetv4")["table16"]["title"],
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": stamp,
-        "backends": backend_entries(config.measurement.backends),
+        **latency_summary_header(EXPERIMENT, paper.load("mobilenetv4")["table16"]["title"], config),
         "peaks": {**asdict(peaks), "ridge_point_fp32": peaks.ridge_point},
         "calibration": calibration,
         "sweep": sweep,

@@ -16,13 +16,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobilenetv4 as m4
 from mobilerepro.profiles import profile_settings
@@ -66,7 +65,6 @@ def run(config: Table2Config, output_dir: str | Path | None = None, *, progress:
     import torch
 
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     published = paper.load("mobilenetv4")["table2"]["variants"]
     size = (3, config.input_size, config.input_size)
     models, counts = {}, []
@@ -106,8 +104,7 @@ def run(config: Table2Config, output_dir: str | Path | None = None, *, progress:
         for backend, i in increments.items()
     ]
     write_result(directory, FILES, frame, {
-        "experiment": EXPERIMENT, "title": paper.load("mobilenetv4")["table2"]["title"], "profile": config.profile,
-        "parameters": config.as_dict(), "environment": stamp, "backends": backend_entries(config.measurement.backends),
+        **latency_summary_header(EXPERIMENT, paper.load("mobilenetv4")["table2"]["title"], config),
         "counts": counts, "increments": increments, "paper_increment_ratio": paper_increments,
         "verdicts": [v.as_dict() for v in verdicts],
     })

@@ -21,13 +21,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.measure.latency import one_line
 from mobilerepro.measure.stats import spearman
@@ -92,7 +91,6 @@ def _coreml(model, input_size, directory: Path) -> dict:
 
 def run(config: Table6Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     derived = paper.load("mobilenetv4")["table6"]["models"]
     models, counts, coreml = {}, [], {}
     with tempfile.TemporaryDirectory(prefix="mobilerepro-coreml-") as scratch:
@@ -119,12 +117,7 @@ def run(config: Table6Config, output_dir: str | Path | None = None, *, progress:
     counts_table = pd.DataFrame(counts)
     agreement = _agreement(frame, config)
     write_result(directory, FILES, frame, {
-        "experiment": EXPERIMENT,
-        "title": "MobileNetV4 Tab. 6: size and latency of MNv4 and baselines",
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": stamp,
-        "backends": backend_entries(config.measurement.backends),
+        **latency_summary_header(EXPERIMENT, "MobileNetV4 Tab. 6: size and latency of MNv4 and baselines", config),
         "counts": counts_table.to_dict(orient="records"),
         "coreml": coreml,
         "rank_agreement": agreement,

@@ -24,13 +24,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.measure.latency import one_line
 from mobilerepro.models.probes import ProbeConfig, ProbeNetwork
@@ -133,7 +132,6 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
     import torch
 
     directory = ensure_writable(output_dir or default_output_dir(table.experiment, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     models, variant_rows = {}, []
     with tempfile.TemporaryDirectory(prefix="mobilerepro-coreml-") as scratch:
         for variant in tqdm(config.variants, desc="building + counting + Core ML", unit="variant",
@@ -157,12 +155,7 @@ def run(table: ProbeTable, config: ProbeRunConfig, output_dir: str | Path | None
     frame = frame.merge(variants[["variant", "params", "macs"]], on="variant")
     comparison = _comparison(table, config, frame)
     write_result(directory, table.files, frame, {
-        "experiment": table.experiment,
-        "title": paper.load("mobileone")[table.experiment]["title"],
-        "profile": config.profile,
-        "parameters": config.as_dict(),
-        "environment": stamp,
-        "backends": backend_entries(config.measurement.backends),
+        **latency_summary_header(table.experiment, paper.load("mobileone")[table.experiment]["title"], config),
         "variants": variants.to_dict(orient="records"),
         "comparison": comparison,
         "verdicts": [v.as_dict() for v in _verdicts(table, comparison)],

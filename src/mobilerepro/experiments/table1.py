@@ -21,13 +21,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.measure.latency import Measurement, one_line
 from mobilerepro.measure.stats import paired_difference_ci, spearman_with_ci
@@ -228,7 +227,6 @@ def _verdicts(correlations: dict) -> list[Verdict]:
 def run(config: Table1Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     """Measure, correlate, judge, and write table1.csv / table1.json / table1.png into `output_dir`."""
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     models = _prepare_models(config, progress)
     measurable = {row.name: (row.module, row.spec.input_size) for row in models if row.module is not None}
     measurements = measure(measurable, config.measurement, progress=progress)
@@ -244,12 +242,7 @@ def run(config: Table1Config, output_dir: str | Path | None = None, *, progress:
         FILES,
         frame,
         {
-            "experiment": EXPERIMENT,
-            "title": paper.load("mobileone")["table1"]["title"],
-            "profile": config.profile,
-            "parameters": config.as_dict(),
-            "environment": stamp,
-            "backends": backend_entries(config.measurement.backends),
+            **latency_summary_header(EXPERIMENT, paper.load("mobileone")["table1"]["title"], config),
             "correlations": correlations,
             "verdicts": [v.as_dict() for v in verdicts],
             "mac_convention": "multiply-accumulates of conv, linear and attention matmuls; batch 1; inference form",

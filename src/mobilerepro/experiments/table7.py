@@ -21,13 +21,12 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.common import (
     ExperimentResult,
     MeasurementSettings,
-    backend_entries,
+    latency_summary_header,
     measure,
     resolve_measurement,
     result_files,
     write_result,
 )
-from mobilerepro.measure import environment
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobileone
 from mobilerepro.profiles import profile_settings
@@ -105,7 +104,6 @@ def _count_verdicts(counts_table: pd.DataFrame) -> list[Verdict]:
 
 def run(config: Table7Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
     directory = ensure_writable(output_dir or default_output_dir(EXPERIMENT, config.profile))
-    stamp = environment.environment_stamp(profile=config.profile, threads=config.measurement.plan.threads)
     to_time, count_rows = {}, []
     for variant in tqdm(config.variants, desc="building + counting", unit="variant", disable=not progress):
         models, counts = _counts(variant, config.measurement.seed)
@@ -143,12 +141,7 @@ def run(config: Table7Config, output_dir: str | Path | None = None, *, progress:
         FILES,
         frame,
         {
-            "experiment": EXPERIMENT,
-            "title": paper.load("mobileone")["table7"]["title"],
-            "profile": config.profile,
-            "parameters": config.as_dict(),
-            "environment": stamp,
-            "backends": backend_entries(config.measurement.backends),
+            **latency_summary_header(EXPERIMENT, paper.load("mobileone")["table7"]["title"], config),
             "counts": counts_table.to_dict(orient="records"),
             "unfused_over_fused": ratios,
             "verdicts": [v.as_dict() for v in _count_verdicts(counts_table)],
