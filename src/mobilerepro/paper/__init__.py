@@ -1,13 +1,16 @@
 """Published numbers, as data, each with its provenance tag (see shared PAPERS.md).
 
-Provenance tags:
-- `verified`: read from the paper's text or its official code/README;
-- `transcribed`: copied from a table whose original is only available as an image here; unverified, shown with a
-  footnote, never used as a hard target;
-- `claim`: a qualitative statement of the paper;
-- `derived`: computed from the official code definition.
+Provenance tags (shared PAPERS.md; a value carries the weakest that applies):
+- `verified`: read from the paper's own text/table or its official code/README (the source is named);
+- `secondary`: the paper's number as quoted by another source (named); a verdict target only where the chapter says
+  the target is second-hand;
+- `derived`: computed by us from an official definition or by written-down arithmetic; never "the paper's number";
+- `claim`: a qualitative statement of the paper, quoted or closely paraphrased;
+- `recalled`: remembered, no stored source found; display only, footnoted "unverified", never a verdict target;
+- `choice`: a value the project chose where the source is silent.
 
-Every value in these files is a mapping with at least `value` (or `text` for a claim) and `provenance`.
+Every value in these files is a mapping with at least `value` (or `text`) and `provenance`. The claims the chapters
+judge live in the same files (see `mobilerepro.claims`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ import yaml
 
 from mobilerepro import MobileReproError
 
-PROVENANCE_TAGS = ("verified", "transcribed", "claim", "derived")
+PROVENANCE_TAGS = ("verified", "secondary", "derived", "claim", "recalled", "choice")
+# Shown with a footnote wherever they appear (PAPERS.md).
+FOOTNOTED = {"secondary": "second-hand", "derived": "derived by us, not the paper's number",
+             "recalled": "unverified (recalled, no stored source)", "choice": "the project's choice"}
+
+
+def data_files() -> list[str]:
+    """The names of the data files, e.g. `mobileone` for `paper/mobileone.yaml`."""
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files(__package__).iterdir()
+                  if p.name.endswith(".yaml"))
 
 
 @cache
@@ -33,9 +45,9 @@ def load(name: str) -> dict[str, Any]:
 
 
 def iter_values(node: Any, path: tuple[str, ...] = ()):
-    """Yield (path, entry) for every published value or claim (a mapping with a `provenance` key)."""
+    """Yield (path, entry) for every published value (a mapping with a `provenance` key), claims excluded."""
     if isinstance(node, dict):
-        if "provenance" in node:
+        if "provenance" in node and "where" not in node:
             yield path, node
             return
         for key, child in node.items():
@@ -52,3 +64,11 @@ def published_model(key: str) -> dict[str, Any]:
 
 def value(entry: dict | None) -> float | None:
     return None if entry is None else entry.get("value")
+
+
+def cell(entry: dict | None) -> str:
+    """A published value as a table cell: the number (or its text, e.g. "failed"), marked when footnoted."""
+    if entry is None:
+        return ""
+    shown = f"{entry['value']:g}" if "value" in entry else str(entry["text"])
+    return f"{shown} ({FOOTNOTED[entry['provenance']]})" if entry["provenance"] in FOOTNOTED else shown
