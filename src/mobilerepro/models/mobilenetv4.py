@@ -18,6 +18,11 @@ Read alongside the paper:
 - Head for all models: 1x1 conv to 960 (last stage) -> global average pool -> 1x1 conv 1280 + BN + act -> linear.
   Hybrid models use layer scale (init 1e-5) in UIB and MQA blocks; Hybrid-L uses GELU, the others ReLU.
 
+Multi-scale features, the timm way: `feature_info` lists the stem and the end of every stage (channels, reduction),
+`forward_intermediates(x, indices=...)` returns their outputs, and `output_stride=16` or `8` keeps the later stages
+at that stride by dilating their depthwise (and plain) convolutions instead of striding them; a block whose stride
+is removed keeps its original residual decision (none), as torchvision's dilated MobileNets do.
+
 Weights are never downloaded; `convert_timm_state_dict` maps timm's `mobilenetv4_*` key names to ours (used by the
 parity test: timm's random init mapped into ours gives identical outputs).
 """
@@ -33,6 +38,7 @@ from timm.layers import DropPath
 from torch import nn
 
 from mobilerepro import MobileReproError
+from mobilerepro.models.layers import MultiScaleFeatures
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -198,9 +204,11 @@ def _activation(name: str) -> nn.Module:
 class ConvBN(nn.Sequential):
     """Convolution (no bias) + BN (+ activation)."""
 
-    def __init__(self, in_channels, out_channels, kernel, stride=1, groups=1, activation: str | None = None):
+    def __init__(self, in_channels, out_channels, kernel, stride=1, groups=1, activation: str | None = None,
+                 dilation: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride, dilation * (kernel // 2), dilation=dilation,
+                              groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         if activation:
             self.act = _activation(activation)
@@ -235,14 +243,16 @@ class UniversalInvertedBottleneck(_Residual):
     """UIB (§3.2, Fig. 3): [start dw k1 + BN] -> 1x1 expand + BN + act -> [middle dw k2 + BN + act] -> 1x1 project
     + BN (+ layer scale) (+ residual). The stride sits in the middle depthwise if present, else in the start one."""
 
-    def __init__(self, in_channels: int, row: UIB, activation: str, layer_scale: float | None):
+    def __init__(self, in_channels: int, row: UIB, activation: str, layer_scale: float | None,
+                 stride: int | None = None, dilation: int = 1):
         super().__init__()
+        stride = row.stride if stride is None else stride
         mid = make_divisible(in_channels * row.expansion)
-        start_stride = row.stride if not row.middle_kernel else 1
-        self.start_dw = (ConvBN(in_channels, in_channels, row.start_kernel, start_stride, in_channels)
-                         if row.start_kernel else None)
+        start_stride = stride if not row.middle_kernel else 1
+        self.start_dw = (ConvBN(in_channels, in_channels, row.start_kernel, start_stride, in_channels,
+                                dilation=dilation) if row.start_kernel else None)
         self.expand = ConvBN(in_channels, mid, 1, activation=activation)
-        self.middle_dw = (ConvBN(mid, mid, row.middle_kernel, row.stride, mid, activation=activation)
+        self.middle_dw = (ConvBN(mid, mid, row.middle_kernel, stride, mid, activation=activation, dilation=dilation)
                           if row.middle_kernel else None)
         self.project = ConvBN(mid, row.channels, 1)
         self._setup_residual(in_channels, row.channels, row.stride, layer_scale)
@@ -258,10 +268,12 @@ class UniversalInvertedBottleneck(_Residual):
 class FusedInvertedBottleneck(_Residual):
     """FusedIB: k x k full convolution expanding + BN + act, then 1x1 projection + BN (+ residual)."""
 
-    def __init__(self, in_channels: int, row: FusedIB, activation: str, layer_scale: float | None):
+    def __init__(self, in_channels: int, row: FusedIB, activation: str, layer_scale: float | None,
+                 stride: int | None = None, dilation: int = 1):
         super().__init__()
+        stride = row.stride if stride is None else stride
         mid = make_divisible(in_channels * row.expansion)
-        self.expand = ConvBN(in_channels, mid, row.kernel, row.stride, activation=activation)
+        self.expand = ConvBN(in_channels, mid, row.kernel, stride, activation=activation, dilation=dilation)
         self.project = ConvBN(mid, row.channels, 1)
         self._setup_residual(in_channels, row.channels, row.stride, None)  # the official models never scale FusedIB
 
@@ -305,7 +317,8 @@ class MobileMQA(nn.Module):
 class MobileMQABlock(_Residual):
     """Pre-norm BN -> Mobile MQA -> layer scale -> + input (§4)."""
 
-    def __init__(self, in_channels: int, row: MQA, activation: str, layer_scale: float | None):
+    def __init__(self, in_channels: int, row: MQA, activation: str, layer_scale: float | None,
+                 stride: int | None = None, dilation: int = 1):
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.attention = MobileMQA(in_channels, row.channels, row.heads, row.key_dim, row.kv_stride, row.kernel,
@@ -319,32 +332,44 @@ class MobileMQABlock(_Residual):
 class ConvBlock(ConvBN):
     """A "Conv2D" row: convolution + BN + activation."""
 
-    def __init__(self, in_channels: int, row: Conv, activation: str, layer_scale: float | None):
-        super().__init__(in_channels, row.channels, row.kernel, row.stride, activation=activation)
+    def __init__(self, in_channels: int, row: Conv, activation: str, layer_scale: float | None,
+                 stride: int | None = None, dilation: int = 1):
+        super().__init__(in_channels, row.channels, row.kernel, row.stride if stride is None else stride,
+                         activation=activation, dilation=dilation)
 
 
 _BLOCKS = {Conv: ConvBlock, FusedIB: FusedInvertedBottleneck, UIB: UniversalInvertedBottleneck, MQA: MobileMQABlock}
 
 
-class MobileNetV4(nn.Module):
+class MobileNetV4(MultiScaleFeatures, nn.Module):
     """Stem 3x3 s2 conv + BN + act, the spec's stages, then GAP -> 1x1 conv 1280 + BN + act -> dropout -> linear.
 
     `drop_rate` is the classifier dropout and `drop_path_rate` the stochastic depth of Tab. 10's recipes; the
-    depth rate grows linearly from 0 at the first block to `drop_path_rate` at the last."""
+    depth rate grows linearly from 0 at the first block to `drop_path_rate` at the last. `output_stride` 16 or 8
+    dilates instead of striding once the features reach that stride."""
 
     def __init__(self, spec: MobileNetV4Spec | str, num_classes: int = 1000, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0):
+                 drop_path_rate: float = 0.0, output_stride: int = 32):
         super().__init__()
+        if output_stride not in (8, 16, 32):
+            raise MobileReproError(f"output_stride must be 8, 16 or 32, got {output_stride}")
         spec = SPECS[spec] if isinstance(spec, str) else spec
         self.spec = spec
         self.stem = ConvBN(3, spec.stem_channels, 3, 2, activation=spec.activation)
-        channels, stages = spec.stem_channels, []
-        for rows in spec.stages:
+        channels, stages, reduction, dilation = spec.stem_channels, [], 2, 1
+        self.feature_info = [{"num_chs": channels, "reduction": reduction, "module": "stem"}]
+        for index, rows in enumerate(spec.stages):
             blocks = []
             for row in rows:
-                blocks.append(_BLOCKS[type(row)](channels, row, spec.activation, spec.layer_scale))
+                stride = getattr(row, "stride", 1)
+                if stride > 1 and reduction * stride > output_stride:
+                    stride, dilation = 1, dilation * row.stride
+                reduction *= stride
+                blocks.append(_BLOCKS[type(row)](channels, row, spec.activation, spec.layer_scale, stride=stride,
+                                                 dilation=dilation))
                 channels = row.channels
             stages.append(nn.Sequential(*blocks))
+            self.feature_info.append({"num_chs": channels, "reduction": reduction, "module": f"stages.{index}"})
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = ConvBN(channels, spec.head_channels, 1, activation=spec.activation)
@@ -360,8 +385,14 @@ class MobileNetV4(nn.Module):
     def input_size(self) -> tuple[int, int, int]:
         return (3, self.spec.input_size, self.spec.input_size)
 
+    def forward_features(self, x):
+        return self.stages(self.stem(x))
+
+    def feature_modules(self) -> list[nn.Module]:
+        return [self.stem, *self.stages]
+
     def forward(self, x):
-        x = self.head(self.pool(self.stages(self.stem(x))))
+        x = self.head(self.pool(self.forward_features(x)))
         return self.classifier(self.dropout(torch.flatten(x, 1)))
 
 

@@ -11,6 +11,12 @@ Reparameterisation folds every branch into one kernel and bias (`MobileOneBlock.
 entry point is `mobilerepro.reparam.reparameterize_model()`. A model can also be built directly in inference form
 (`inference_mode=True`), which is what a fused checkpoint loads into.
 
+Multi-scale features, the timm way (for detection and segmentation heads): `feature_info` lists the stem and the
+four stages with their channels and reduction, `forward_intermediates(x, indices=...)` returns their outputs, and
+`output_stride=16` or `8` replaces the stride of the last stage(s) by dilation (the paper does not say how its
+DeepLabV3 got a stride-8 map from MobileOne; dilating the depthwise convolutions of those stages, as mmseg does for
+MobileNetV2, is our choice). Every form reparameterises exactly, dilated or not.
+
 Checkpoint compatibility (`convert_state_dict`, `load_checkpoint`): state dicts of timm's `mobileone_s*` and of
 Apple's released files (official `mobileone.py` key names: `stage0`..`stage4`, `rbr_conv`, `rbr_scale`,
 `rbr_skip`, `se.reduce`/`se.expand`, `linear`) are renamed to ours, unfused or fused alike. Apple's files are not
@@ -28,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilerepro import MobileReproError
-from mobilerepro.models.layers import SqueezeExcite
+from mobilerepro.models.layers import MultiScaleFeatures, SqueezeExcite
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,10 @@ def se_blocks_in_stage(variant: MobileOneVariant, stage_index: int) -> int:
 class ConvBN(nn.Sequential):
     """A convolution without bias followed by BatchNorm: one branch of the train-time block (Fig. 3)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, groups):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, groups, dilation: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
-        )
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, dilation * (kernel_size // 2),
+                              dilation=dilation, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
 
 
@@ -105,6 +110,8 @@ class MobileOneBlock(nn.Module):
     larger than 1x1; a BN-only skip branch when in == out channels and stride 1; their sum goes through SE (optional)
     and ReLU. Inference: `reparam_conv`, one convolution with bias, then SE and ReLU. `use_scale_branch` and
     `use_skip_branch` exist for the ablations of Tab. 5 (the paper's blocks have both where shapes allow).
+    `dilation` spaces the k x k taps (dilated backbones); the 1x1 scale branch and the skip land on the centre tap,
+    so fusion is unchanged.
     """
 
     def __init__(
@@ -119,12 +126,13 @@ class MobileOneBlock(nn.Module):
         inference_mode: bool = False,
         use_scale_branch: bool = True,
         use_skip_branch: bool = True,
+        dilation: int = 1,
     ):
         super().__init__()
         if num_conv_branches < 1:
             raise MobileReproError(f"a MobileOne block needs at least one conv branch, got k={num_conv_branches}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.groups = kernel_size, stride, groups
+        self.kernel_size, self.stride, self.groups, self.dilation = kernel_size, stride, groups, dilation
         self.se = SqueezeExcite(out_channels) if use_se else nn.Identity()
         self.act = nn.ReLU(inplace=True)
         if inference_mode:
@@ -132,7 +140,7 @@ class MobileOneBlock(nn.Module):
             return
         self.reparam_conv = None
         self.conv_branches = nn.ModuleList(
-            ConvBN(in_channels, out_channels, kernel_size, stride, groups) for _ in range(num_conv_branches)
+            ConvBN(in_channels, out_channels, kernel_size, stride, groups, dilation) for _ in range(num_conv_branches)
         )
         self.scale_branch = (
             ConvBN(in_channels, out_channels, 1, stride, groups) if use_scale_branch and kernel_size > 1 else None
@@ -145,8 +153,8 @@ class MobileOneBlock(nn.Module):
 
     def _fused_conv(self) -> nn.Conv2d:
         return nn.Conv2d(
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.kernel_size // 2,
-            groups=self.groups, bias=True,
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.dilation * (self.kernel_size // 2),
+            dilation=self.dilation, groups=self.groups, bias=True,
         )
 
     @property
@@ -191,7 +199,7 @@ class MobileOneBlock(nn.Module):
         del self.conv_branches, self.scale_branch, self.skip_branch
 
 
-class MobileOne(nn.Module):
+class MobileOne(MultiScaleFeatures, nn.Module):
     """MobileOne-S0..S4 (Tab. 7): stem, four stages of (depthwise 3x3 + pointwise 1x1) MobileOne blocks with the
     first block of each stage at stride 2, global average pooling and a linear classifier."""
 
@@ -204,10 +212,14 @@ class MobileOne(nn.Module):
         use_scale_branch: bool = True,
         use_skip_branch: bool = True,
         stem_stride: int = 2,
+        output_stride: int = 32,
     ):
         """`use_scale_branch` / `use_skip_branch` switch those branches off in every block (the ablations of Tab. 5);
-        `stem_stride=1` keeps small inputs (32x32) from shrinking to 1x1 before the last stage."""
+        `stem_stride=1` keeps small inputs (32x32) from shrinking to 1x1 before the last stage; `output_stride` 16 or
+        8 dilates the last one or two stages instead of striding them."""
         super().__init__()
+        if output_stride not in (8, 16, 32):
+            raise MobileReproError(f"output_stride must be 8, 16 or 32, got {output_stride}")
         variant = VARIANTS[variant] if isinstance(variant, str) else variant
         self.variant = variant
         alphas, k = variant.widths, variant.num_conv_branches
@@ -216,19 +228,27 @@ class MobileOne(nn.Module):
                     "use_skip_branch": use_skip_branch}
         # The stem is never over-parameterised (k = 1), in the paper and in the official code.
         self.stem = MobileOneBlock(3, in_channels, 3, stride=stem_stride, **branches)
+        reduction, dilation = stem_stride, 1
+        self.feature_info = [{"num_chs": in_channels, "reduction": reduction, "module": "stem"}]
         stages = []
         for index, (stage, alpha) in enumerate(zip(STAGES, alphas, strict=True)):
             out_channels = int(stage.base_channels * alpha)
             first_se = stage.blocks - se_blocks_in_stage(variant, index)
+            stage_stride = 2
+            if reduction * 2 > output_stride:
+                stage_stride, dilation = 1, dilation * 2
+            reduction *= stage_stride
             blocks = []
             for block_index in range(stage.blocks):
-                stride = 2 if block_index == 0 else 1
+                stride = stage_stride if block_index == 0 else 1
                 use_se = block_index >= first_se
                 common = {"num_conv_branches": k, "use_se": use_se, **branches}
-                blocks.append(MobileOneBlock(in_channels, in_channels, 3, stride, groups=in_channels, **common))
+                blocks.append(MobileOneBlock(in_channels, in_channels, 3, stride, groups=in_channels,
+                                             dilation=dilation, **common))
                 blocks.append(MobileOneBlock(in_channels, out_channels, 1, 1, **common))
                 in_channels = out_channels
             stages.append(nn.Sequential(*blocks))
+            self.feature_info.append({"num_chs": out_channels, "reduction": reduction, "module": f"stages.{index}"})
         self.stages = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(in_channels, num_classes)
@@ -238,6 +258,9 @@ class MobileOne(nn.Module):
         for stage in self.stages:
             x = stage(x)
         return x
+
+    def feature_modules(self) -> list[nn.Module]:
+        return [self.stem, *self.stages]
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.pool(self.forward_features(x)), 1))
