@@ -21,8 +21,10 @@ import torch
 BOOKKEEPING_OPS = frozenset({"const"})
 
 
-def convert(model: torch.nn.Module, input_size: tuple[int, int, int]):
-    """The Core ML mlprogram of `model` (eval mode, batch 1, fp16 compute as Core ML does by default)."""
+def convert(model: torch.nn.Module, input_size: tuple[int, int, int], *, compute_units: str = "ALL"):
+    """The Core ML ML program of `model` (eval mode, batch 1, fp16 compute as Core ML does by default, deployment
+    target iOS 16); `compute_units` is coremltools' ComputeUnit name (ALL, CPU_ONLY, CPU_AND_NE, CPU_AND_GPU), used
+    when the package is loaded for prediction on macOS."""
     import coremltools as ct
 
     example = torch.randn(1, *input_size)
@@ -37,6 +39,7 @@ def convert(model: torch.nn.Module, input_size: tuple[int, int, int]):
             inputs=[ct.TensorType(name="input", shape=example.shape)],
             convert_to="mlprogram",
             minimum_deployment_target=ct.target.iOS16,
+            compute_units=ct.ComputeUnit[compute_units],
         )
 
 

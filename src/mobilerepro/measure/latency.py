@@ -22,7 +22,6 @@ import random
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,64 +30,10 @@ import torch
 from tqdm import tqdm
 
 from mobilerepro import MobileReproError
+from mobilerepro.export.onnx import OnnxExports, one_line
 from mobilerepro.measure.stats import LatencySummary, summarize
 
 Runner = Callable[[], object]
-
-
-def one_line(error: BaseException) -> str:
-    """`Type: first line of the message`, for a table cell."""
-    message = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {message[0] if message else ''}".strip().rstrip(":")
-
-
-class OnnxExports:
-    """ONNX files exported once per model and shared by the backends that read ONNX.
-
-    A failed export is remembered, so every backend that needs it reports the same reason.
-    """
-
-    def __init__(self, directory: Path, exporter: str = "torchscript", opset: int = 17):
-        if exporter not in ("torchscript", "dynamo"):
-            raise MobileReproError(f"unknown ONNX exporter {exporter!r}; choose 'torchscript' or 'dynamo'")
-        self.directory = Path(directory)
-        self.exporter = exporter
-        self.opset = opset
-        self._paths: dict[str, Path | BaseException] = {}
-
-    def path(self, key: str, model: torch.nn.Module, example: torch.Tensor) -> Path:
-        if key not in self._paths:
-            target = self.directory / f"{key}.onnx"
-            try:
-                export_onnx(model, example, target, exporter=self.exporter, opset=self.opset)
-                self._paths[key] = target
-            except Exception as error:  # noqa: BLE001 - any exporter failure becomes the row's reason
-                self._paths[key] = error
-        result = self._paths[key]
-        if isinstance(result, BaseException):
-            raise RuntimeError(f"ONNX export failed: {one_line(result)}") from result
-        return result
-
-
-def export_onnx(
-    model: torch.nn.Module, example: torch.Tensor, path: Path, *, exporter: str = "torchscript", opset: int = 17
-) -> Path:
-    """Export `model` (eval mode) to ONNX with a fixed batch-1 input named `input`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(),
-            (example,),
-            str(path),
-            dynamo=exporter == "dynamo",
-            opset_version=max(opset, 18) if exporter == "dynamo" else opset,
-            input_names=["input"],
-            output_names=["output"],
-            **({"verbose": False} if exporter == "dynamo" else {}),
-        )
-    return path
 
 
 @dataclass(frozen=True)
@@ -220,16 +165,10 @@ class CoreMLBackend(Backend):
         return Availability(self.name, True)
 
     def prepare(self, key, model, example, *, threads, exports):
-        import coremltools as ct
+        from mobilerepro.export.coreml import convert
 
-        with torch.no_grad():
-            traced = torch.jit.trace(model.eval(), example)
-        mlmodel = ct.convert(
-            traced,
-            inputs=[ct.TensorType(name="input", shape=tuple(example.shape))],
-            convert_to="mlprogram",
-            compute_units=ct.ComputeUnit.ALL,
-        )
+        # The same conversion as the op census (`export.coreml`), so the counted and the timed model are one.
+        mlmodel = convert(model, tuple(example.shape[1:]), compute_units="ALL")
         feed = {"input": example.numpy()}
         return lambda: mlmodel.predict(feed)
 
