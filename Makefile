@@ -10,10 +10,6 @@ STAMP      := $(VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
-EXPERIMENTS := table1 table2 table3 table7 training-recipe lite0-eval table5 table6 table8 table9 \
-               mnv4-table2 mnv4-table6 mnv4-table16
-REPLICATE   := $(addprefix replicate-,$(EXPERIMENTS))
-
 # Nothing may download weights or data at run time.
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
@@ -25,13 +21,19 @@ endif
 export MOBILEREPRO_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data) $(CURDIR)/data)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup replicate-all book test lint lock clean $(REPLICATE)
+# `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
+.PHONY: help setup replicate-all book test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
 	@echo
 	@echo "usage: make <target> [PROFILE=smoke|quick|full] [DATA=/path/to/datasets] [ARGS='-p name value ...']"
 	@echo
+	@echo "chapters (one per paper table; the list comes from the experiment registry):"
+	@if [ -f $(STAMP) ]; then $(PY) -m mobilerepro experiments --make-help; \
+	 else echo "  replicate-<chapter>        e.g. replicate-table1; run 'make setup' once to list every chapter here"; fi
+	@echo
+	@echo "everything else:"
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-26s %s\n", $$1, $$2}'
 	@echo
 	@echo "PROFILE=$(PROFILE)  (smoke: seconds, used by tests; quick: minutes on a laptop CPU; full: the paper protocol)"
@@ -48,29 +50,20 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 setup: $(STAMP) ## create the venv with the pinned set (skipped when nothing changed)
 
-replicate-table1: ## MobileOne Tab. 1: Spearman rho of latency vs MACs and vs params over the zoo
-replicate-table2: ## MobileOne Tab. 2: a 30-layer probe network with seven activations, vs the paper's iPhone 12
-replicate-table3: ## MobileOne Tab. 3: the probe network with squeeze-excite or skip connections
-replicate-table7: ## MobileOne Tab. 7: S0-S4 params/MACs (fused vs train-time), latency price of branches
-replicate-training-recipe: ## the training recipes as data: LR / weight-decay / resolution schedules of every preset
-replicate-lite0-eval: ## evaluation pipeline check: EfficientNet-Lite0 real weights on 1300 real ImageNet val images
-replicate-table5: ## MobileOne Tab. 5 (reduced scale, CIFAR-10): training with vs without the branches
-replicate-table6: ## MobileOne Tab. 6 (reduced scale, CIFAR-10): k = 1 vs 2 vs 4 branches for S0
-replicate-table8: ## MobileOne Tab. 8 (reduced scale, CIFAR-10): weight-decay annealing on vs off
-replicate-table9: ## MobileOne Tab. 9: the paper's recipe end to end (PROFILE=full DATA=/path/to/imagenet)
-replicate-mnv4-table2: ## MobileNetV4 Tab. 2: MQA ablation, Conv-L + 3 MHSA vs + 3 Mobile MQA
-replicate-mnv4-table6: ## MobileNetV4 Tab. 6: params/MACs vs paper and code, latency vs its 7 devices, Core ML
-replicate-mnv4-table16: ## MobileNetV4 Tab. 16: roofline vs MACs on this machine, ridge-point sweep and Pareto fronts
-$(REPLICATE): replicate-%: $(STAMP)
-	$(PY) -m mobilerepro replicate $(subst -,_,$*) --profile $(PROFILE) $(ARGS)
+replicate-%: $(STAMP)
+	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
-replicate-all: $(REPLICATE) ## every replication target, in order
+replicate-all: $(STAMP) ## every chapter, in book order (one that fails is reported, the others still run)
+	$(PY) -m mobilerepro replicate-all --profile $(PROFILE)
 
-book: $(STAMP) ## render the Jupyter Book (runs a missing chapter's experiment first, quick profile)
+book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the others say how to run them)
 	$(PY) -m mobilerepro book
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the tests that run no notebook end to end: the edit loop
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff over src, tests and benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -83,4 +76,4 @@ lock: ## regenerate constraints.txt from requirements.txt in a scratch venv
 	rm -rf .lock-venv
 
 clean: ## remove generated results, executed chapters and the built book (keeps the venv)
-	rm -rf results/*/ book/_build book/chapters
+	rm -rf results/*/ book/_build book/chapters book/_toc.yml book/claims.md

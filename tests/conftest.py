@@ -12,6 +12,9 @@ _SHARED_DATA = project_root().parent / "shared" / "data"
 if "MOBILEREPRO_DATA" not in os.environ and _SHARED_DATA.is_dir():
     os.environ["MOBILEREPRO_DATA"] = str(_SHARED_DATA)
 
+# Smoke parameters beyond the profile, to keep the suite fast.
+SMOKE_OVERRIDES = {"mobileone/table2": {"input_size": 96}, "mobileone/table3": {"input_size": 96}}
+
 
 def real_data(relative: str):
     """The path of a dataset under MOBILEREPRO_DATA, or a skip saying it is not there."""
@@ -29,77 +32,37 @@ def _deterministic():
     yield
 
 
-@pytest.fixture(scope="session")
-def table1_smoke_run(tmp_path_factory):
-    """One smoke-profile papermill run of the Table 1 notebook, shared by the tests that read its outputs."""
-    from mobilerepro import notebook
-
-    directory = tmp_path_factory.mktemp("table1-smoke")
-    return notebook.execute("table1", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)
-
-
-@pytest.fixture(scope="session")
-def table7_smoke_run(tmp_path_factory):
-    from mobilerepro import notebook
-
-    directory = tmp_path_factory.mktemp("table7-smoke")
-    return notebook.execute("table7", {"profile": "smoke"}, output_dir=directory, publish=False, log_output=False)
-
-
-@pytest.fixture(scope="session")
-def probe_smoke_runs(tmp_path_factory):
-    """Smoke runs of the Table 2 and Table 3 notebooks (small probe input to stay fast)."""
-    from mobilerepro import notebook
-
-    runs = {}
-    for experiment in ("table2", "table3"):
-        directory = tmp_path_factory.mktemp(f"{experiment}-smoke")
-        runs[experiment] = notebook.execute(experiment, {"profile": "smoke", "input_size": 96}, output_dir=directory,
-                                            publish=False, log_output=False)
-    return runs
-
-
-@pytest.fixture(scope="session")
-def table16_smoke_run(tmp_path_factory):
-    from mobilerepro import notebook
-
-    directory = tmp_path_factory.mktemp("mnv4-table16-smoke")
-    return notebook.execute("mnv4_table16", {"profile": "smoke"}, output_dir=directory, publish=False,
-                            log_output=False)
-
-
-@pytest.fixture(scope="session")
-def table6_smoke_run(tmp_path_factory):
-    from mobilerepro import notebook
-
-    directory = tmp_path_factory.mktemp("mnv4-table6-smoke")
-    return notebook.execute("mnv4_table6", {"profile": "smoke"}, output_dir=directory, publish=False,
-                            log_output=False)
-
-
-@pytest.fixture(scope="session")
-def mnv4_table2_smoke_run(tmp_path_factory):
-    from mobilerepro import notebook
-
-    directory = tmp_path_factory.mktemp("mnv4-table2-smoke")
-    return notebook.execute("mnv4_table2", {"profile": "smoke"}, output_dir=directory, publish=False,
-                            log_output=False)
-
-
-@pytest.fixture(scope="session")
-def training_results(tmp_path_factory):
-    """A results root of its own for the training experiments' smoke runs (their shared run cache lives in it)."""
-    return tmp_path_factory.mktemp("training-results")
-
-
-@pytest.fixture(scope="session")
-def table5_smoke_run(training_results):
-    from mobilerepro import notebook
-
-    real_data("cifar10-test-jpg/test")
-    os.environ["MOBILEREPRO_RESULTS"] = str(training_results)
-    try:
-        return notebook.execute("table5", {"profile": "smoke"}, output_dir=training_results / "table5",
-                                publish=False, log_output=False)
-    finally:
+@pytest.fixture(scope="session", autouse=True)
+def results_root(tmp_path_factory):
+    """Every test writes its results (and the shared training-run cache) under one session folder, never into the
+    checkout's results/."""
+    root = tmp_path_factory.mktemp("results")
+    previous = os.environ.get("MOBILEREPRO_RESULTS")
+    os.environ["MOBILEREPRO_RESULTS"] = str(root)
+    yield root
+    if previous is None:
         del os.environ["MOBILEREPRO_RESULTS"]
+    else:
+        os.environ["MOBILEREPRO_RESULTS"] = previous
+
+
+@pytest.fixture(scope="session")
+def smoke_run(results_root):
+    """`smoke_run(experiment_id)`: the output folder of one smoke-profile papermill run of that chapter's notebook,
+    run once per session and shared by every test that reads it. Skips when the chapter's data is not there."""
+    from mobilerepro import experiments, notebook
+
+    done = {}
+
+    def run(experiment_id: str):
+        experiment = experiments.get(experiment_id)
+        for dataset in experiment.datasets:
+            real_data(dataset)
+        if experiment.id not in done:
+            parameters = {"profile": "smoke", **SMOKE_OVERRIDES.get(experiment.id, {})}
+            done[experiment.id] = notebook.execute(experiment.id, parameters,
+                                                   output_dir=results_root / "smoke" / experiment.id,
+                                                   publish=False, log_output=False)
+        return done[experiment.id]
+
+    return run

@@ -2,9 +2,10 @@
 
 import pytest
 
-from mobilerepro import MobileReproError, cli, notebook
-from mobilerepro.experiments import table1
+from mobilerepro import MobileReproError, cli, experiments, notebook
 from mobilerepro.results import ensure_writable
+
+TABLE1 = experiments.get("table1")
 
 
 def run_cli(capsys, *argv):
@@ -15,27 +16,42 @@ def run_cli(capsys, *argv):
 
 def test_unknown_model():
     with pytest.raises(MobileReproError, match="close matches: mobileone_s0"):
-        table1.configure("smoke", models=["mobilone_s0", "mobilenet_v2", "mobilenet_v1"])
+        TABLE1.configure("smoke", models=["mobilone_s0", "mobilenet_v2", "mobilenet_v1"])
 
 
 def test_unknown_backend():
     with pytest.raises(MobileReproError, match="unknown backend 'tflite'"):
-        table1.configure("smoke", backends=["tflite"])
+        TABLE1.configure("smoke", backends=["tflite"])
 
 
 def test_unknown_profile():
     with pytest.raises(MobileReproError, match="did you mean 'quick'"):
-        table1.configure("quik")
+        TABLE1.configure("quik")
 
 
 def test_unknown_statistic():
     with pytest.raises(MobileReproError, match="latency_statistic"):
-        table1.configure("smoke", latency_statistic="mean")
+        TABLE1.configure("smoke", latency_statistic="mean")
 
 
 def test_unknown_notebook_parameter():
     with pytest.raises(MobileReproError, match="no parameter 'thread'.*threads"):
-        notebook.validate_parameters("table1", {"thread": 2})
+        notebook.validate_parameters(TABLE1, {"thread": 2})
+
+
+def test_unknown_configuration_field_names_the_close_one():
+    with pytest.raises(MobileReproError, match="no parameter 'thread'; did you mean 'threads'"):
+        TABLE1.configure("smoke", thread=2)
+
+
+@pytest.mark.parametrize(("name", "message"), [("tabel1", "did you mean table1"), ("mnv4/table99", "unknown")])
+def test_unknown_experiment(name, message):
+    with pytest.raises(MobileReproError, match=message):
+        experiments.get(name)
+
+
+def test_experiments_are_found_by_id_and_by_target_however_spelled():
+    assert experiments.get("mnv4-table16") is experiments.get("mnv4_table16") is experiments.get("mnv4/table16")
 
 
 def test_unwritable_output_dir(tmp_path):

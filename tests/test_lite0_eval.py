@@ -5,12 +5,14 @@ import torch
 from conftest import real_data
 from torch.utils.data import DataLoader
 
+from mobilerepro import MobileReproError, experiments
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, file_list
 from mobilerepro.experiments import lite0_eval
 from mobilerepro.models.pretrained import efficientnet_lite0, efficientnet_lite0_weights_path
 from mobilerepro.train.evaluate import evaluate
 
 HANDFUL = 32
+LITE0 = experiments.get("pipeline/lite0_eval")
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +20,15 @@ def model():
     return efficientnet_lite0()
 
 
-def predictions(model, protocol_name: str):
+def samples(labels: str = "dataset.txt", count: int = HANDFUL):
     folder = real_data("imagenet-val-1300")
+    return file_list(folder / labels).subset(range(count), f"(first {count})")
+
+
+def predictions(model, protocol_name: str, batch_size: int = HANDFUL):
     protocol = lite0_eval.PROTOCOLS[protocol_name]
-    samples = file_list(folder / protocol.labels).subset(range(HANDFUL), "(first 32)")
-    loader = DataLoader(ImageDataset(samples, transform=protocol.transform.build()), batch_size=HANDFUL,
-                        collate_fn=collate_skipping)
+    loader = DataLoader(ImageDataset(samples(protocol.labels), transform=protocol.transform.build()),
+                        batch_size=batch_size, collate_fn=collate_skipping)
     return evaluate(model, loader, progress=False)
 
 
@@ -33,10 +38,24 @@ def test_weights_load_strictly_and_weights_only():
     assert "_fc.weight" in state and state["_fc.weight"].shape == (1000, 1280)
 
 
+def test_our_path_and_the_independent_path_agree_image_by_image(model):
+    """Our reader + transform + evaluator against PIL + numpy + the model alone, on the same images."""
+    ours = predictions(model, "tf_resize")
+    independent = lite0_eval.independent_predictions(model, [path for path, _ in samples().samples], batch_size=8)
+    assert (independent == ours.predicted).mean() >= 0.95
+
+
+def test_the_independent_path_sees_a_wrong_normalisation(model):
+    """A control: the agreement check can fail. With torchvision's mean/std our path disagrees with it."""
+    wrong = predictions(model, "imagenet_mean_std")
+    independent = lite0_eval.independent_predictions(model, [path for path, _ in samples().samples], batch_size=8)
+    assert (independent == wrong.predicted).mean() < 0.95
+
+
 def test_most_real_images_get_their_labelled_class(model):
+    # A broken reader, transform or label order gets almost none right (chance is 0.1 %); half of the handful is
+    # the line between the two.
     result = predictions(model, "tf_resize")
-    # The labels are the dataset's ground truth. The data note expects about 83 % top-1; a broken reader, transform
-    # or label order gets almost none right (chance is 0.1 %). Half of the handful is the line between the two.
     correct = int((result.predicted == result.labels).sum())
     assert correct >= HANDFUL // 2
     assert result.top5_hit.sum() >= correct
@@ -50,9 +69,21 @@ def test_an_off_by_one_class_mapping_is_visible(model):
 
 
 def test_predictions_do_not_depend_on_the_batch(model):
-    result = predictions(model, "tf_resize")
-    folder = real_data("imagenet-val-1300")
-    samples = file_list(folder / "dataset.txt").subset(range(4), "(first 4)")
-    loader = DataLoader(ImageDataset(samples, transform=lite0_eval.PROTOCOLS["tf_resize"].transform.build()),
-                        batch_size=1, collate_fn=collate_skipping)
-    assert (evaluate(model, loader, progress=False).predicted == result.predicted[:4]).all()
+    assert (predictions(model, "tf_resize", batch_size=1).predicted == predictions(model, "tf_resize").predicted).all()
+
+
+@pytest.mark.slow
+def test_smoke_chapter_counts_every_image(smoke_run):
+    directory = smoke_run("pipeline/lite0_eval")
+    result = LITE0.load(directory)
+    limit = LITE0.configure("smoke").limit
+    assert (result.rows.images == limit).all() and result.per_class().images.sum() == limit
+    assert result.summary["agreement"]["images"] == limit
+    assert result.path("examples").exists()
+
+
+def test_protocol_errors():
+    with pytest.raises(MobileReproError, match="unknown protocol 'tf'"):
+        LITE0.configure("smoke", protocols=["tf"])
+    with pytest.raises(MobileReproError, match="must include the reference"):
+        LITE0.configure("smoke", protocols=["labels_1001"])

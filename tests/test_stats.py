@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mobilerepro.measure.stats import summarize
+from mobilerepro.measure.stats import mean_with_ci, summarize, wilson_interval
 
 
 def test_summary_of_one_to_five():
@@ -43,3 +43,29 @@ def test_wilson_interval_brackets_the_proportion_inside_0_1(successes, n):
     assert 0.0 <= low <= successes / n <= high <= 1.0
     more_low, more_high = wilson_interval(successes * 10, n * 10)
     assert more_high - more_low < high - low
+
+
+def test_mean_with_ci_is_the_student_t_interval():
+    # 1, 2, 3: mean 2, sample sd 1, t(0.975, 2 dof) = 4.302652729749464 -> half-width 4.3026527 / sqrt(3)
+    mean, low, high = mean_with_ci([1.0, 2.0, 3.0])
+    half = 4.302652729749464 / 3**0.5
+    assert mean == pytest.approx(2.0)
+    assert (low, high) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-12)
+
+
+def test_mean_with_ci_widens_with_confidence_and_needs_two_values():
+    narrow, wide = mean_with_ci([1.0, 2.0, 4.0], confidence=0.8), mean_with_ci([1.0, 2.0, 4.0], confidence=0.99)
+    assert wide[1] < narrow[1] < narrow[0] < narrow[2] < wide[2]
+    mean, low, high = mean_with_ci([5.0])
+    assert mean == 5.0 and math.isnan(low) and math.isnan(high)
+    assert mean_with_ci([3.0, 3.0]) == (3.0, 3.0, 3.0)
+
+
+def test_wilson_interval_has_the_wilson_centre_and_width():
+    # 8 of 10 at z = 1.959964: centre (p + z²/2n) / (1 + z²/n), half-width z sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n)
+    z = 1.959963984540054
+    centre = (0.8 + z * z / 20) / (1 + z * z / 10)
+    half = z * math.sqrt(0.8 * 0.2 / 10 + z * z / 400) / (1 + z * z / 10)
+    low, high = wilson_interval(8, 10)
+    assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    assert (low + high) / 2 == pytest.approx(centre) and (low + high) / 2 < 0.8  # pulled towards 1/2

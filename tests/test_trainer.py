@@ -127,6 +127,7 @@ def wait_for_step(checkpoint, step, process, timeout=120):
     raise AssertionError("no checkpoint reached the step in time")
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_same_weights(image_root, tmp_path):
     data = ["--train-data", str(image_root)]
     reference = tmp_path / "reference"
@@ -142,6 +143,7 @@ def test_a_run_killed_with_sigkill_and_resumed_ends_with_the_same_weights(image_
     assert_same_weights(weights(reference / trainer.FINAL_WEIGHTS), weights(killed / trainer.FINAL_WEIGHTS))
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_mid_epoch_and_exits_143(image_root, tmp_path):
     output = tmp_path / "terminated"
     process = cli("train", "--train-data", str(image_root), *COMMON, "--output-dir", str(output),
@@ -154,6 +156,30 @@ def test_sigterm_checkpoints_mid_epoch_and_exits_143(image_root, tmp_path):
     assert weights(output / trainer.CHECKPOINT)["progress"]["global_step"] >= 3
 
 
+@pytest.mark.slow
+def test_torchrun_all_reduces_the_gradients(image_root, tmp_path):
+    """Two ranks see different images, yet end with the same parameters: only averaged gradients do that."""
+    import json
+    from pathlib import Path
+
+    config = tiny_config(image_root, tmp_path / "ranks").as_dict()
+    script = Path(__file__).with_name("ddp_ranks.py")
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+         json.dumps(config)], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0]["batches"] != ranks[1]["batches"]
+    initial = trainer.Trainer(trainer.TrainConfig(**{**config, "output_dir": str(tmp_path / "init")})).model
+    changed = 0
+    for name, initial_value in initial.named_parameters():
+        first, second = ranks[0]["parameters"][name], ranks[1]["parameters"][name]
+        assert torch.equal(first, second), name
+        changed += not torch.equal(first, initial_value.detach())
+    assert changed > 0  # the ranks trained, and stayed in step
+
+
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(image_root, tmp_path):
     output = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,52 +1,76 @@
-"""Smoke runs of the training experiments' notebooks (real images, seconds), their run cache, and their inputs."""
+"""The training chapters: contrasts oriented by the claim, runs shared between tables, their inputs, and the
+recipe and Table 9 chapters."""
 
-import json
-import os
-
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import real_data
 from train_helpers import write_image_folder
 
-from mobilerepro import MobileReproError, notebook
-from mobilerepro.experiments import lite0_eval, table5, table6, table8, table9, training_ablation, training_recipe
-from mobilerepro.report import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTABLE
+from mobilerepro import MobileReproError, experiments
+from mobilerepro.experiments import table9, training_ablation
+from mobilerepro.experiments.training_ablation import Arm, contrasts
+
+TABLE5, TABLE6, TABLE8 = (experiments.get(f"mobileone/table{n}") for n in (5, 6, 8))
 
 
-def test_table5_smoke_writes_its_files(table5_smoke_run):
-    result = table5.load(table5_smoke_run)
-    assert set(result.rows.arm) == {"branches", "plain"}
-    assert result.rows.top1.between(0, 100).all()
-    assert {v.verdict for v in result.verdicts()} <= {HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE}
-    assert result.figure_path.exists() and (table5_smoke_run / "table5.ipynb").exists()
-    assert "no architectural change" in "\n".join(result.setup_lines())
-    assert "Paper's claim vs ours" in result.terminal_report()
+def top1(**arms) -> pd.DataFrame:
+    return pd.DataFrame([{"arm": arm, "seed": seed, "top1": value} for arm, values in arms.items()
+                         for seed, value in enumerate(values)])
 
 
-def test_runs_are_shared_between_tables(table5_smoke_run, training_results, monkeypatch):
-    monkeypatch.setenv("MOBILEREPRO_RESULTS", str(training_results))
-    directory = table8.run(table8.configure("smoke"), training_results / "table8", progress=False)
-    rows = table8.load(directory).rows.set_index("arm")
-    assert rows.loc["annealed", "reused"]  # Tab. 5's "branches" run: the same configuration
-    assert not rows.loc["constant", "reused"]
-    assert rows.loc["annealed", "run"] == table5.load(table5_smoke_run).rows.set_index("arm").loc["branches", "run"]
+def test_contrasts_are_always_stronger_minus_weaker():
+    """Tab. 6 full: k = 5 beating k = 4 supports "more branches help"; it used to be tested as k4 - k5."""
+    found = {(c["stronger"], c["weaker"]): c for c in contrasts(TABLE6.arms, "k4", top1(
+        k1=[20.0, 21.0], k4=[22.0, 23.0], k5=[25.0, 27.0]))}
+    assert set(found) == {("k4", "k1"), ("k5", "k4")}
+    assert found["k4", "k1"]["difference"] == pytest.approx(2.0)
+    assert found["k5", "k4"]["difference"] == pytest.approx(3.5)
+    assert found["k5", "k4"]["seeds"] == 2 and found["k5", "k4"]["ci_low"] < 3.5 < found["k5", "k4"]["ci_high"]
+
+
+def test_contrasts_pair_by_seed_and_keep_one_seed_without_an_interval():
+    found = contrasts(TABLE8.arms, "annealed", top1(annealed=[30.0], constant=[29.0]))
+    assert found[0]["difference"] == pytest.approx(1.0) and np.isnan(found[0]["ci_low"])
+
+
+def test_arms_the_claim_cannot_order_are_refused():
+    arms = {"a": Arm("a", "a", strength=1), "b": Arm("b", "b", strength=1)}
+    with pytest.raises(MobileReproError, match="same strength"):
+        contrasts(arms, "a", top1(a=[1.0, 2.0], b=[2.0, 3.0]))
+
+
+def test_every_ablation_arm_is_ordered_against_its_reference():
+    for table in (TABLE5, TABLE6, TABLE8):
+        reference = table.arms[table.reference]
+        assert all(arm.strength != reference.strength for name, arm in table.arms.items() if name != table.reference)
 
 
 def test_an_ablation_arm_changes_only_what_it_says():
-    config = table6.configure("smoke")
-    k1 = training_ablation.run_config(config, table6.ABLATION.arms["k1"], seed=0)
-    k4 = training_ablation.run_config(config, table6.ABLATION.arms["k4"], seed=0)
+    config = TABLE6.configure("smoke")
+    k1 = training_ablation.run_config(config, TABLE6.arms["k1"], seed=0)
+    k4 = training_ablation.run_config(config, TABLE6.arms["k4"], seed=0)
     assert k1.model_options == {**k4.model_options, "num_conv_branches": 1}
     assert {**k1.as_dict(), "model_options": None, "output_dir": None} == \
         {**k4.as_dict(), "model_options": None, "output_dir": None}
-    constant = training_ablation.run_config(table8.configure("smoke"), table8.ABLATION.arms["constant"], seed=0)
+    constant = training_ablation.run_config(TABLE8.configure("smoke"), TABLE8.arms["constant"], seed=0)
     assert constant.recipe_object().final_weight_decay is None
     assert k4.recipe_object().final_weight_decay == 1e-5
     assert [size for _, size in k4.recipe_object().resolution_stages] == [23, 27, 32]
 
 
-def test_cumulative_decay_measures_the_weight_decay_intervention(table5_smoke_run):
-    rows = table5.load(table5_smoke_run).rows
+@pytest.mark.slow
+def test_runs_are_shared_between_tables(smoke_run, results_root):
+    table5 = TABLE5.load(smoke_run("mobileone/table5"))
+    directory = TABLE8.run(TABLE8.configure("smoke"), results_root / "shared-table8", progress=False)
+    rows = TABLE8.load(directory).rows.set_index("arm")
+    assert rows.loc["annealed", "reused"]  # Tab. 5's "branches" run: the same configuration
+    assert rows.loc["annealed", "run"] == table5.rows.set_index("arm").loc["branches", "run"]
+
+
+@pytest.mark.slow
+def test_cumulative_decay_measures_the_weight_decay_intervention(smoke_run):
+    rows = TABLE5.load(smoke_run("mobileone/table5")).rows
     run = training_ablation.trainer.TrainingRun.load(rows.run.iloc[0])
     config = training_ablation.trainer.TrainConfig(**run.summary["config"])
     steps = run.summary["schedule"]["epochs"] * run.summary["schedule"]["steps_per_epoch"]
@@ -59,58 +83,51 @@ def test_cumulative_decay_measures_the_weight_decay_intervention(table5_smoke_ru
     assert rows.cumulative_decay.iloc[0] == pytest.approx(annealed)
 
 
-@pytest.mark.parametrize(("module", "arguments", "message"), [
-    (table5, {"arms": ["plain", "branchez"]}, "unknown arm 'branchez'"),
-    (table6, {"arms": ["k1", "k2"]}, "must include the paper's setting 'k4'"),
-    (table8, {"seeds": []}, "at least one seed"),
+@pytest.mark.slow
+def test_ablation_tables_are_the_runs(smoke_run):
+    result = TABLE5.load(smoke_run("mobileone/table5"))
+    arms = result.arms_table().set_index("arm")
+    for row in result.rows.itertuples():
+        assert arms.loc[row.label, "top-1 mean"] == pytest.approx(result.rows[result.rows.arm == row.arm].top1.mean())
+    contrast = result.contrasts_table().iloc[0]
+    by_arm = result.rows.set_index("arm").top1
+    assert contrast["top-1 difference"] == pytest.approx(by_arm["branches"] - by_arm["plain"])
+    assert "no architectural change" in "\n".join(result.setup_lines())
+
+
+@pytest.mark.parametrize(("experiment", "arguments", "message"), [
+    (TABLE5, {"arms": ["plain", "branchez"]}, "unknown arm 'branchez'"),
+    (TABLE6, {"arms": ["k1", "k2"]}, "must include the paper's setting 'k4'"),
+    (TABLE8, {"seeds": []}, "at least one seed"),
 ])
-def test_bad_ablation_parameters_are_one_line_errors(module, arguments, message):
+def test_bad_ablation_parameters_are_one_line_errors(experiment, arguments, message):
     with pytest.raises(MobileReproError, match=message):
-        module.configure("smoke", **arguments)
+        experiment.configure("smoke", **arguments)
 
 
 def test_missing_training_data_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("MOBILEREPRO_DATA", str(tmp_path))
     with pytest.raises(MobileReproError, match="set MOBILEREPRO_DATA"):
-        table5.run(table5.configure("smoke"), tmp_path / "out", progress=False)
+        TABLE5.run(TABLE5.configure("smoke"), tmp_path / "out", progress=False)
 
 
-def test_lite0_smoke_notebook(tmp_path):
-    real_data("imagenet-val-1300")
-    directory = notebook.execute("lite0_eval", {"profile": "smoke", "limit": 12}, output_dir=tmp_path,
-                                 publish=False, log_output=False)
-    result = lite0_eval.load(directory)
-    assert list(result.rows.protocol) == ["tf_resize", "no_normalisation", "labels_1001"]
-    assert (result.rows.images == 12).all()
-    verdicts = {v.claim_id: v.verdict for v in result.verdicts()}
-    assert verdicts["wrong_mapping_visible"] == "held"
-    per_class = pd.read_csv(directory / lite0_eval.FILES["per_class"])
-    assert per_class.images.sum() == 12
-    assert result.examples_path.exists()
-
-
-def test_lite0_protocol_errors():
-    with pytest.raises(MobileReproError, match="unknown protocol 'tf'"):
-        lite0_eval.configure("smoke", protocols=["tf"])
-    with pytest.raises(MobileReproError, match="must include the reference"):
-        lite0_eval.configure("smoke", protocols=["labels_1001"])
-
-
-def test_training_recipe_chapter(tmp_path):
-    directory = notebook.execute("training_recipe", {"profile": "smoke"}, output_dir=tmp_path, publish=False,
-                                 log_output=False)
-    result = training_recipe.load(directory)
+@pytest.mark.slow
+def test_training_recipe_chapter_draws_the_trainers_schedules(smoke_run):
+    result = experiments.get("pipeline/training_recipe").load(smoke_run("pipeline/training_recipe"))
     paper_run = result.rows[(result.rows.preset == "mobileone_s0s1") & (result.rows.run == "paper")]
     assert set(paper_run.resolution) == {160, 192, 224}
     assert paper_run.weight_decay.iloc[0] == pytest.approx(1e-4)
-    assert {"verified"} == set(result.provenance_table().provenance)
+    provenance = result.provenance_table().set_index(["preset", "setting"]).provenance
+    assert provenance["mobileone_s0s1", "resolution_stages"] == "secondary"
+    assert provenance["mobileone_s0s1", "no_decay_on_norm_and_bias"] == "choice"
 
 
 def test_table9_full_profile_reads_an_imagenet_root(tmp_path, monkeypatch):
     write_image_folder(tmp_path / "imagenet" / "train", per_class=2)
     write_image_folder(tmp_path / "imagenet" / "val", per_class=1)
     monkeypatch.setenv("MOBILEREPRO_DATA", str(tmp_path / "imagenet"))
-    config = table9.configure("full", variant="S3")
+    experiment = experiments.get("mobileone/table9")
+    config = experiment.configure("full", variant="S3")
     settings = table9.train_config(config, tmp_path / "out")
     assert (settings.model, settings.recipe, settings.epochs) == ("mobileone_s3", "mobileone_s2s4", None)
     assert (settings.train_split, settings.val_split) == ("train", "val")
@@ -119,10 +136,11 @@ def test_table9_full_profile_reads_an_imagenet_root(tmp_path, monkeypatch):
     assert (len(train), len(val)) == (6, 3)
     assert "--nproc-per-node 8" in table9.torchrun_command(config)
     with pytest.raises(MobileReproError, match="unknown MobileOne variant 's9'"):
-        table9.configure("full", variant="s9")
+        experiment.configure("full", variant="s9")
 
 
-def test_training_experiments_are_json_clean(table5_smoke_run):
-    summary = json.loads((table5_smoke_run / "table5.json").read_text())
-    assert summary["runs_planned"] == 2 and summary["reduced_scale"]["stem_stride"] == 2
-    assert os.environ.get("MOBILEREPRO_RESULTS") is None
+@pytest.mark.slow
+def test_table9_below_full_scale_cannot_test_the_published_top1(smoke_run):
+    real_data("imagenet-val-1300")
+    verdict = experiments.get("mobileone/table9").load(smoke_run("mobileone/table9")).verdicts()[0]
+    assert verdict.verdict == "not testable here" and "reduced-scale run" in verdict.ours

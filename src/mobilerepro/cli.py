@@ -1,6 +1,9 @@
 """Command line: `python -m mobilerepro <command>`. Every notebook step can also be run from a shell.
 
-    replicate EXPERIMENT [--profile P] [-p NAME VALUE ...] [--output-dir DIR]   run a table's notebook
+    replicate EXPERIMENT [--profile P] [-p NAME VALUE ...] [--output-dir DIR]   run a chapter's notebook
+    replicate-all [--profile P]                                                 run every chapter
+    experiments                                                                 list the chapters (ids, targets)
+    claims                                                                      every claim, its test and verdicts
     train --train-data D [--model M] [--recipe R] [--epochs N] --output-dir DIR [--resume]   train a classifier
     book                                                                        build the Jupyter Book
     models                                                                      list the model zoo
@@ -11,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -25,27 +26,68 @@ def _parse_parameters(pairs: list[list[str]]) -> dict:
     return {name: yaml.safe_load(value) for name, value in pairs}
 
 
-def cmd_replicate(args) -> int:
-    from mobilerepro import notebook
+def _replicate(name: str, parameters: dict, *, output_dir=None, publish: bool = True, quiet: bool = False) -> None:
+    from mobilerepro import experiments, notebook
 
-    parameters = _parse_parameters(args.parameter)
-    parameters["profile"] = args.profile
-    directory = notebook.execute(
-        args.experiment, parameters, output_dir=args.output_dir, publish=not args.no_publish,
-        log_output=not args.quiet,
-    )
-    module = notebook.experiment_module(args.experiment)
-    result = module.load(directory)
+    experiment = experiments.get(name)
+    directory = notebook.execute(experiment.id, parameters, output_dir=output_dir, publish=publish,
+                                 log_output=not quiet)
+    result = experiment.load(directory)
     print()
     print(result.terminal_report())
-    if result.interrupted():
-        print(f"\n{result.interrupted()}")
     print()
-    print(f"results:  {directory}/ ({', '.join(module.FILES.values())})")
+    print(f"results:  {directory}/ ({', '.join(experiment.files.values())})")
     print(f"figure:   {result.figure_path}")
-    print(f"notebook: {directory / module.FILES['notebook']}")
-    if not args.no_publish:
-        print(f"chapter:  {notebook.chapters_dir() / module.FILES['notebook']} (`make book` renders it)")
+    print(f"notebook: {directory / experiment.files['notebook']}")
+    if not publish:
+        return
+    if parameters["profile"] in notebook.UNPUBLISHED_PROFILES:
+        print(f"chapter:  not published (a {parameters['profile']} run never replaces a chapter of the book)")
+    else:
+        print(f"chapter:  {notebook.chapter_path(experiment)} (`make book` renders it)")
+
+
+def cmd_replicate(args) -> int:
+    parameters = _parse_parameters(args.parameter)
+    parameters["profile"] = args.profile
+    _replicate(args.experiment, parameters, output_dir=args.output_dir, publish=not args.no_publish,
+               quiet=args.quiet)
+    return 0
+
+
+def cmd_replicate_all(args) -> int:
+    """Every chapter in book order; one that fails is reported and the others still run."""
+    from mobilerepro import experiments
+
+    failed = []
+    for experiment in experiments.registry().values():
+        print(f"\n>> {experiment.id} (make replicate-{experiment.target}, profile {args.profile})", flush=True)
+        try:
+            _replicate(experiment.id, {"profile": args.profile}, quiet=args.quiet)
+        except MobileReproError as error:
+            print(f"error: {experiment.id}: {error}", file=sys.stderr)
+            failed.append(experiment.id)
+    if failed:
+        print(f"\n{len(failed)} chapter(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_experiments(args) -> int:
+    from mobilerepro import experiments
+
+    for experiment in experiments.registry().values():
+        if args.make_help:
+            print(f"  {'replicate-' + experiment.target:26s} {experiment.description}")
+        else:
+            print(f"{experiment.id:26s} make replicate-{experiment.target:22s} {experiment.title}")
+    return 0
+
+
+def cmd_claims(args) -> int:
+    from mobilerepro import dashboard
+
+    print(dashboard.terminal(dashboard.claims_table()))
     return 0
 
 
@@ -86,21 +128,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from mobilerepro import notebook
-    from mobilerepro.experiments import EXPERIMENTS
-    from mobilerepro.results import project_root
+    from mobilerepro import book
 
-    for experiment in EXPERIMENTS:
-        chapter = notebook.chapters_dir() / f"{experiment}.ipynb"
-        if not chapter.exists():
-            print(f">> chapter {experiment} has not been run yet: running it (profile {args.profile})")
-            notebook.execute(experiment, {"profile": args.profile}, publish=True)
-    book = project_root() / "book"
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    completed = subprocess.run([str(jupyter_book), "build", str(book), "--builder", "html"], check=False)
-    if completed.returncode != 0:
-        raise MobileReproError("jupyter-book build failed (see its output above)")
-    print(f"\nbook: {book / '_build' / 'html' / 'index.html'}")
+    print(f"\nbook: {book.build()}")
     return 0
 
 
@@ -128,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     replicate = sub.add_parser("replicate", help="run an experiment's notebook and print its table")
-    replicate.add_argument("experiment", help="e.g. table1")
+    replicate.add_argument("experiment", help="an id or a target, e.g. mobileone/table1 or table1")
     replicate.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), help="smoke | quick | full")
     replicate.add_argument(
         "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -139,9 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     replicate.add_argument("--quiet", action="store_true", help="do not stream the notebook's output")
     replicate.set_defaults(func=cmd_replicate)
 
-    book = sub.add_parser("book", help="build the Jupyter Book (runs missing chapters first)")
-    book.add_argument("--profile", default=os.environ.get("PROFILE", "quick"))
-    book.set_defaults(func=cmd_book)
+    replicate_all = sub.add_parser("replicate-all", help="run every chapter's notebook, in book order")
+    replicate_all.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), help="smoke | quick | full")
+    replicate_all.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    replicate_all.set_defaults(func=cmd_replicate_all)
+
+    listing = sub.add_parser("experiments", help="list the chapters: id, make target, title")
+    listing.add_argument("--make-help", action="store_true", help="as lines of `make help`")
+    listing.set_defaults(func=cmd_experiments)
+
+    sub.add_parser("claims", help="every claim of the papers with its provenance, chapter and verdicts").set_defaults(
+        func=cmd_claims)
+
+    sub.add_parser("book", help="build the Jupyter Book from the chapters that have run (others get a page saying "
+                   "how to run them)").set_defaults(func=cmd_book)
 
     train = sub.add_parser("train", help="train a zoo model with a recipe preset (torchrun-able)")
     train.add_argument("--train-data", required=True, help="ImageFolder root, ImageNet root (with --train-split) "

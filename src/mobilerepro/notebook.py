@@ -1,27 +1,26 @@
 """Running an experiment's notebook with papermill: validated parameters in, executed notebook + results out.
 
-The notebook in `notebooks/<experiment>.ipynb` is the experiment's recipe (a `parameters` cell, then library calls).
+The notebook `notebooks/<experiment id>.ipynb` is the chapter's recipe (a `parameters` cell, then library calls).
 It is executed into the experiment's output directory next to the result files it writes, and, when published,
-copied into `book/chapters/` where the Jupyter Book renders it without executing anything.
+copied into `book/chapters/<experiment id>.ipynb` where the Jupyter Book renders it without executing anything. A
+smoke-profile run is never published: its numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from mobilerepro import MobileReproError
-from mobilerepro.experiments import EXPERIMENTS
+from mobilerepro import MobileReproError, experiments
+from mobilerepro.experiments.base import Experiment
 from mobilerepro.profiles import check_profile
-from mobilerepro.results import default_output_dir, ensure_writable, project_root
+from mobilerepro.results import ensure_writable, project_root
 
-# Parameters every experiment notebook has that its `configure()` does not take.
-RUNNER_PARAMETERS = ("output_dir",)
+UNPUBLISHED_PROFILES = ("smoke",)
 
 
 class ExperimentFailed(MobileReproError):
@@ -32,29 +31,21 @@ class ExperimentFailed(MobileReproError):
         self.notebook = notebook
 
 
-def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
-
-
 def chapters_dir() -> Path:
     return project_root() / "book" / "chapters"
 
 
-def experiment_module(experiment: str):
-    if experiment not in EXPERIMENTS:
-        raise MobileReproError(f"unknown experiment {experiment!r} (known: {', '.join(EXPERIMENTS)})")
-    return importlib.import_module(f"mobilerepro.experiments.{experiment}")
+def chapter_path(experiment: Experiment) -> Path:
+    return chapters_dir() / f"{experiment.id}.ipynb"
 
 
-def source_notebook(experiment: str) -> Path:
-    experiment_module(experiment)
-    path = notebooks_dir() / f"{experiment}.ipynb"
-    if not path.exists():
-        raise MobileReproError(f"notebook {path} is missing")
-    return path
+def source_notebook(experiment: Experiment) -> Path:
+    if not experiment.notebook.exists():
+        raise MobileReproError(f"notebook {experiment.notebook} is missing")
+    return experiment.notebook
 
 
-def notebook_parameters(experiment: str) -> dict[str, str]:
+def notebook_parameters(experiment: Experiment) -> dict[str, str]:
     """Name -> default (as written in the notebook's `parameters` cell)."""
     import papermill
 
@@ -62,18 +53,17 @@ def notebook_parameters(experiment: str) -> dict[str, str]:
     return {name: info["default"] for name, info in inferred.items()}
 
 
-def validate_parameters(experiment: str, parameters: dict) -> dict:
+def validate_parameters(experiment: Experiment, parameters: dict) -> dict:
     """Reject names the notebook does not have and values the experiment would refuse, before any work starts."""
     known = notebook_parameters(experiment)
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise MobileReproError(
-            f"notebook {experiment}.ipynb has no parameter {', '.join(map(repr, unknown))} "
+            f"notebook {experiment.id}.ipynb has no parameter {', '.join(map(repr, unknown))} "
             f"(its parameters: {', '.join(known)})"
         )
     check_profile(parameters.get("profile", "quick"))
-    configure_args = {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS}
-    experiment_module(experiment).configure(**configure_args)
+    experiment.configure(**{k: v for k, v in parameters.items() if k != "output_dir"})
     return parameters
 
 
@@ -120,25 +110,27 @@ def _interrupts_go_to_the_kernel():
 
 
 def execute(
-    experiment: str,
+    name: str,
     parameters: dict | None = None,
     *,
     output_dir: str | Path | None = None,
     publish: bool = False,
     log_output: bool = True,
 ) -> Path:
-    """Execute the experiment's notebook; returns the output directory (results + executed notebook).
+    """Execute the experiment's notebook; returns the output directory (results + executed notebook). `publish`
+    copies it into the book, except for a smoke run.
 
     Raises `ExperimentFailed` (naming the executed notebook) when a cell raised.
     """
     import papermill
 
+    experiment = experiments.get(name)
     parameters = dict(parameters or {})
     profile = parameters.setdefault("profile", "quick")
     validate_parameters(experiment, parameters)
-    directory = ensure_writable(output_dir or default_output_dir(experiment, profile))
+    directory = ensure_writable(output_dir or experiment.default_output_dir(profile))
     parameters["output_dir"] = str(directory)
-    executed = directory / f"{experiment}.ipynb"
+    executed = directory / experiment.files["notebook"]
     try:
         with _interrupts_go_to_the_kernel():
             papermill.execute_notebook(
@@ -152,10 +144,10 @@ def execute(
             )
     except papermill.PapermillExecutionError as error:
         raise ExperimentFailed(
-            f"experiment {experiment} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", executed
+            f"experiment {experiment.id} failed in cell {error.exec_count}: {error.ename}: {error.evalue}", executed
         ) from None
     _collapse_injected_parameters(executed)
-    if publish:
-        chapters_dir().mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(executed, chapters_dir() / executed.name)
+    if publish and profile not in UNPUBLISHED_PROFILES:
+        chapter_path(experiment).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(executed, chapter_path(experiment))
     return directory

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogFormatter  # noqa: E402
+
+from mobilerepro.verdicts import (  # noqa: E402
+    HELD,
+    INCONCLUSIVE,
+    NOT_ENOUGH_DATA,
+    NOT_HELD,
+    NOT_TESTABLE,
+    Verdict,
+)
 
 _PLAIN_NUMBER = FuncFormatter(lambda value, _: f"{value:g}")
 
@@ -26,9 +34,6 @@ STRENGTH_BANDS = (
 )
 STRENGTH_ORDER = [label for _, label in STRENGTH_BANDS]
 
-HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTABLE = "held", "did not hold", "inconclusive", "not testable here"
-
-
 def strength(rho: float) -> str:
     """Verbal strength of a correlation coefficient (sign ignored)."""
     magnitude = abs(rho)
@@ -38,50 +43,8 @@ def strength(rho: float) -> str:
     return STRENGTH_BANDS[-1][1]
 
 
-def band_upper(label: str) -> float:
-    """Upper |rho| bound of a strength band."""
-    return dict((name, upper) for upper, name in STRENGTH_BANDS)[label]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim_id: str
-    claim: str
-    provenance: str
-    scope: str
-    ours: str
-    verdict: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def magnitude_interval(low: float, high: float) -> tuple[float, float]:
-    """The interval of |x| for x in [low, high]."""
-    if low <= 0 <= high:
-        return 0.0, max(-low, high)
-    return min(abs(low), abs(high)), max(abs(low), abs(high))
-
-
-def at_most(low: float, high: float, bound: float) -> str:
-    """Verdict for "the quantity is below `bound`" given its confidence interval [low, high]."""
-    if high < bound:
-        return HELD
-    if low >= bound:
-        return NOT_HELD
-    return INCONCLUSIVE
-
-
-def positive(low: float, high: float) -> str:
-    """Verdict for "the quantity is > 0" given its confidence interval."""
-    if low > 0:
-        return HELD
-    if high < 0:
-        return NOT_HELD
-    return INCONCLUSIVE
-
-
-_VERDICT_COLOURS = {HELD: "#2e7d32", NOT_HELD: "#c62828", INCONCLUSIVE: "#ef6c00", NOT_TESTABLE: "#616161"}
+_VERDICT_COLOURS = {HELD: "#2e7d32", NOT_HELD: "#c62828", INCONCLUSIVE: "#ef6c00", NOT_ENOUGH_DATA: "#8d6e63",
+                    NOT_TESTABLE: "#616161"}
 
 
 def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environment: str) -> str:
@@ -117,8 +80,13 @@ def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environ
 
 
 def verdict_lines(verdicts: list[Verdict]) -> list[str]:
-    """Plain-text verdicts for the terminal."""
-    return [f"[{v.verdict:>17}] {v.claim} — {v.scope}: {v.ours}" for v in verdicts]
+    """Plain-text verdicts for the terminal: each claim tested once, then one line per scope."""
+    lines = []
+    for claim_id in dict.fromkeys(v.claim_id for v in verdicts):
+        judged = [v for v in verdicts if v.claim_id == claim_id]
+        lines.append(f"- {judged[0].claim} ({judged[0].provenance})")
+        lines += [f"    [{v.verdict:>17}] {v.scope}: {v.ours}" for v in judged]
+    return lines
 
 
 def family_colours(families: list[str]) -> dict[str, tuple]:

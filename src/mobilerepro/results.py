@@ -21,10 +21,6 @@ def results_root() -> Path:
     return Path(os.environ.get("MOBILEREPRO_RESULTS", project_root() / "results"))
 
 
-def default_output_dir(experiment: str, profile: str) -> Path:
-    return results_root() / experiment / profile
-
-
 def ensure_writable(directory: str | os.PathLike) -> Path:
     """Create `directory` if needed and prove it can be written, or raise one clear line saying why not."""
     path = Path(directory).expanduser()

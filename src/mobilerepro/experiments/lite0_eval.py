@@ -3,13 +3,16 @@
 MobileOne and MobileNetV4 weights are not obtainable offline, so this is the project's evidence that its
 evaluation numbers mean something: the only real ImageNet weights available (EfficientNet-Lite0, TF-trained)
 go through *our* file-list reader, *our* eval transforms and *our* top-k evaluator under several protocols. The
-correct protocol must land near the data provider's reference; a wrong normalisation and a wrong class mapping
-must be visible in the result, or the pipeline could not tell a broken evaluation from a working one.
+reference protocol must give the same per-image predictions as an independent path written from the image bytes up
+(`independent_predictions`: PIL decode, PIL resize, the TF normalisation in numpy, the model), and a wrong
+normalisation and a wrong class mapping must be visible in the result, or the pipeline could not tell a broken
+evaluation from a working one. The official full-validation top-1 is shown as context only: the subset is not the
+full validation set.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,19 +24,17 @@ from mobilerepro import MobileReproError, paper
 from mobilerepro.data import resolve
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, file_list
 from mobilerepro.data.transforms import EvalTransform
-from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
+from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure.stats import wilson_interval
 from mobilerepro.models.pretrained import LITE0_INPUT_SIZE, LITE0_NORMALISATION, efficientnet_lite0
-from mobilerepro.profiles import profile_settings
-from mobilerepro.report import HELD, NOT_HELD, Verdict, save_figure, terminal_table, verdict_lines
-from mobilerepro.results import ensure_writable, results_root, write_csv
+from mobilerepro.report import save_figure
+from mobilerepro.results import write_csv
 from mobilerepro.train.evaluate import evaluate
+from mobilerepro.verdicts import Interval, Spreads
 
-EXPERIMENT = "lite0_eval"
-FILES = {**result_files(EXPERIMENT), "per_class": f"{EXPERIMENT}_per_class.csv",
-         "examples": f"{EXPERIMENT}_examples.png"}
 REFERENCE = "tf_resize"
-WRONG_MAPPING_CHANCE_FACTOR = 5  # "visible": a wrong class mapping scores within 5x chance
+WRONG_NORMALISATIONS = ("imagenet_mean_std", "no_normalisation")
+WRONG_MAPPING = "labels_1001"
 
 
 @dataclass(frozen=True)
@@ -69,29 +70,35 @@ PROTOCOLS = {
 
 
 @dataclass(frozen=True)
-class Lite0Config:
-    profile: str
-    protocols: list[str]
-    limit: int | None
-    batch_size: int
-    threads: int
-    data: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+class Lite0Config(BaseConfig):
+    protocols: list[str] | None = None
+    limit: int | None = None
+    batch_size: int = 50
+    threads: int = 2
+    data: str = "imagenet-val-1300"
 
 
-def configure(profile: str = "quick", *, protocols: list[str] | None = None, limit: int | None = None,
-              batch_size: int = 50, threads: int = 2, data: str = "imagenet-val-1300") -> Lite0Config:
-    settings = profile_settings(EXPERIMENT, profile)
-    protocols = list(protocols or settings["protocols"] or PROTOCOLS)
-    unknown = [p for p in protocols if p not in PROTOCOLS]
-    if unknown:
-        raise MobileReproError(f"unknown protocol {unknown[0]!r} (choose from: {', '.join(PROTOCOLS)})")
-    if REFERENCE not in protocols:
-        raise MobileReproError(f"the protocols must include the reference {REFERENCE!r}")
-    return Lite0Config(profile, protocols, limit if limit is not None else settings["limit"], int(batch_size),
-                       int(threads), str(data))
+def official_top1() -> dict:
+    return paper.load("evaluation")["lite0_eval"]["official_top1_full_val"]
+
+
+def independent_predictions(model, paths: list, batch_size: int) -> np.ndarray:
+    """Top-1 class of every image by a path that shares nothing with ours but the model: PIL decodes and resizes
+    to 224 x 224 (bilinear), numpy applies the TF normalisation (x - 127) / 128."""
+    import torch
+    from PIL import Image
+
+    predictions = []
+    for start in range(0, len(paths), batch_size):
+        batch = []
+        for path in paths[start:start + batch_size]:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB").resize((LITE0_INPUT_SIZE, LITE0_INPUT_SIZE),
+                                                                Image.Resampling.BILINEAR), dtype=np.float32)
+            batch.append(((pixels - 127.0) / 128.0).transpose(2, 0, 1))
+        with torch.inference_mode():
+            predictions.append(model(torch.from_numpy(np.stack(batch))).argmax(1).numpy())
+    return np.concatenate(predictions)
 
 
 def _dataset_folder(config: Lite0Config) -> Path:
@@ -99,17 +106,39 @@ def _dataset_folder(config: Lite0Config) -> Path:
     if not (folder / "dataset.txt").is_file():
         raise MobileReproError(
             f"{str(folder)!r} is not the imagenet-val-1300 folder (expected dataset.txt, dataset_1001.txt, "
-            "synset_words.txt and images/); set MOBILEREPRO_DATA to the team's data folder or pass -p data PATH"
+            "synset_words.txt and images/); set MOBILEREPRO_DATA (or DATA=) to the folder that holds it, or pass "
+            "-p data PATH"
         )
     return folder
 
 
-def run(config: Lite0Config, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
+def evidence(frame: pd.DataFrame, agreement: dict, classes: int) -> list:
+    rows = frame.set_index("protocol")
+    ref = rows.loc[REFERENCE]
+    found = [("independent_agreement", f"{REFERENCE} vs the independent path", Interval(
+        agreement["fraction"], agreement["ci_low"], agreement["ci_high"], agreement["images"],
+        f"{agreement['agree']} of {agreement['images']} images get the same top-1 "
+        f"({100 * agreement['fraction']:.2f} %, 95 % CI {100 * agreement['ci_low']:.2f}-"
+        f"{100 * agreement['ci_high']:.2f} %)"))]
+    for name in (n for n in WRONG_NORMALISATIONS if n in rows.index):
+        row = rows.loc[name]
+        found.append(("wrong_normalisation_visible", name, Spreads(
+            (row.top1_ci_low, row.top1_ci_high), (ref.top1_ci_low, ref.top1_ci_high), int(row.images),
+            f"top-1 {row.top1:.2f} % [{row.top1_ci_low:.1f}, {row.top1_ci_high:.1f}] vs {ref.top1:.2f} % "
+            f"[{ref.top1_ci_low:.1f}, {ref.top1_ci_high:.1f}]")))
+    if WRONG_MAPPING in rows.index:
+        row, chance = rows.loc[WRONG_MAPPING], 100 / classes
+        found.append(("wrong_mapping_visible", WRONG_MAPPING, Interval(
+            row.top1 / chance, row.top1_ci_low / chance, row.top1_ci_high / chance, int(row.images),
+            f"top-1 {row.top1:.2f} % = {row.top1 / chance:.1f}x chance ({chance:.2f} %)")))
+    return found
+
+
+def measure(config: Lite0Config, directory: Path, progress: bool, files: dict) -> Outcome:
     import torch
 
     torch.set_num_threads(config.threads)
     folder = _dataset_folder(config)
-    directory = ensure_writable(output_dir or results_root() / EXPERIMENT / config.profile)
     model = efficientnet_lite0()
     class_names = (folder / "synset_words.txt").read_text().splitlines()
     rows, evaluations = [], {}
@@ -127,19 +156,21 @@ def run(config: Lite0Config, output_dir: str | Path | None = None, *, progress: 
                      "top1_ci_high": 100 * high, "top5": result.top5})
     frame = pd.DataFrame.from_records(rows)
     reference = evaluations[REFERENCE]
+    samples = _samples(folder, config, PROTOCOLS[REFERENCE])
+    if reference.skipped:
+        raise MobileReproError(f"{len(reference.skipped)} unreadable images: the agreement check needs every image")
+    independent = independent_predictions(model, [path for path, _ in samples.samples], config.batch_size)
+    agree = int((independent == reference.predicted).sum())
+    low, high = wilson_interval(agree, len(independent))
+    agreement = {"agree": agree, "images": len(independent), "fraction": agree / len(independent), "ci_low": low,
+                 "ci_high": high, "independent_top1": 100 * float((independent == reference.labels).mean())}
     per_class = reference.per_class([line.split(" ", 1)[1] for line in class_names])
-    write_csv(directory / FILES["per_class"], per_class)
-    write_result(directory, FILES, frame, {
-        **summary_header(EXPERIMENT, "EfficientNet-Lite0 real weights through our evaluation path", config,
-                         threads=config.threads),
-        "data": {"folder": str(folder), "classes_present": int(per_class.shape[0]), "classes": len(class_names)},
-        "verdicts": [v.as_dict() for v in _verdicts(frame, len(class_names))],
-        "confusions": _confusions(reference, class_names),
-    })
-    _figure(frame, directory / FILES["figure"])
-    _examples(ImageDataset(_samples(folder, config, PROTOCOLS[REFERENCE])), reference, class_names,
-              directory / FILES["examples"])
-    return directory
+    write_csv(directory / files["per_class"], per_class)
+    _examples(ImageDataset(samples), reference, class_names, directory / files["examples"])
+    summary = {"data": {"folder": str(folder), "classes_present": int(per_class.shape[0]),
+                        "classes": len(class_names)},
+               "agreement": agreement, "confusions": _confusions(reference, class_names)}
+    return Outcome(frame, summary, evidence(frame, agreement, len(class_names)))
 
 
 def _samples(folder: Path, config: Lite0Config, protocol: Protocol):
@@ -157,45 +188,16 @@ def _confusions(result, class_names: list[str], top: int = 8) -> list[dict]:
     return [{"true": readable[t], "predicted": readable[p], "count": int(n)} for (t, p), n in pairs.head(top).items()]
 
 
-def _verdicts(frame: pd.DataFrame, classes: int) -> list[Verdict]:
-    entry = paper.load("evaluation")["efficientnet_lite0_imagenet_val_1300"]
-    expected = entry["top1_tf_normalisation"]["value"]
-    rows = frame.set_index("protocol")
-    ref = rows.loc[REFERENCE]
-    claim = f"About {expected} % top-1 on imagenet-val-1300 with TF normalisation (the data note)"
-    verdicts = [Verdict(
-        "reference_top1", claim, entry["top1_tf_normalisation"]["provenance"], "tf_resize",
-        f"top-1 {ref.top1:.2f} % (95 % CI {ref.top1_ci_low:.1f}-{ref.top1_ci_high:.1f}) on {ref.images} images",
-        HELD if ref.top1_ci_low <= expected <= ref.top1_ci_high else NOT_HELD,
-    )]
-    for name in ("imagenet_mean_std", "no_normalisation"):
-        if name in rows.index:
-            row = rows.loc[name]
-            visible = row.top1_ci_high < ref.top1_ci_low
-            verdicts.append(Verdict(
-                "wrong_normalisation_visible", "A wrong input normalisation shows in the result.", "claim", name,
-                f"top-1 {row.top1:.2f} % vs {ref.top1:.2f} % (CIs {'do not overlap' if visible else 'overlap'})",
-                HELD if visible else NOT_HELD,
-            ))
-    if "labels_1001" in rows.index:
-        row = rows.loc["labels_1001"]
-        visible = row.top1 <= WRONG_MAPPING_CHANCE_FACTOR * 100 / classes
-        verdicts.append(Verdict(
-            "wrong_mapping_visible", "A wrong class mapping shows in the result.", "claim", "labels_1001",
-            f"top-1 {row.top1:.2f} % (chance {100 / classes:.2f} %)", HELD if visible else NOT_HELD,
-        ))
-    return verdicts
-
-
-def _figure(frame: pd.DataFrame, path: Path) -> Path:
+def draw_protocols(frame: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
     y = np.arange(len(frame))[::-1]
     colours = ["#1565c0" if valid else "#c62828" for valid in frame.valid]
     error = np.vstack([frame.top1 - frame.top1_ci_low, frame.top1_ci_high - frame.top1]).clip(min=0)
     ax.barh(y, frame.top1, color=colours, xerr=error, capsize=3, label="top-1 (95 % Wilson CI)")
     ax.scatter(frame.top5, y, marker="|", s=300, color="black", label="top-5", zorder=3)
-    reference = paper.load("evaluation")["efficientnet_lite0_imagenet_val_1300"]["top1_tf_normalisation"]["value"]
-    ax.axvline(reference, color="grey", linestyle="--", label=f"data note: ≈{reference} % top-1")
+    official = official_top1()
+    ax.axvline(official["value"], color="grey", linestyle="--",
+               label=f"official top-1, full 50k val: {paper.cell(official)} % (context, not a target)")
     ax.set_yticks(y, [f"{p}\n({'valid' if v else 'wrong'})" for p, v in zip(frame.protocol, frame.valid, strict=True)])
     ax.set_xlabel("accuracy on the images (%)")
     ax.set_xlim(0, 100)
@@ -223,12 +225,8 @@ def _examples(dataset: ImageDataset, result, class_names: list[str], path: Path,
     return save_figure(fig, path)
 
 
-class Lite0Result(ExperimentResult):
-    files = FILES
-
-    @property
-    def examples_path(self) -> Path:
-        return self.directory / FILES["examples"]
+class Lite0Result(Result):
+    terminal_tables = ("protocols",)
 
     def protocols_table(self) -> pd.DataFrame:
         table = self.rows[["protocol", "valid", "transform", "labels", "images", "skipped", "top1", "top1_ci_low",
@@ -237,7 +235,7 @@ class Lite0Result(ExperimentResult):
                                      "top5": "top-5 %"})
 
     def per_class(self) -> pd.DataFrame:
-        return pd.read_csv(self.directory / FILES["per_class"])
+        return pd.read_csv(self.path("per_class"))
 
     def hardest_classes(self, count: int = 10) -> pd.DataFrame:
         table = self.per_class()
@@ -247,25 +245,51 @@ class Lite0Result(ExperimentResult):
     def confusions(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.summary["confusions"])
 
-    def summary_html(self) -> str:
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"protocols": self.protocols_table(), "hardest_classes": self.hardest_classes(),
+                "confusions": self.confusions()}
+
+    def summary_numbers(self) -> list[str]:
+        agreement = self.summary["agreement"]
         numbers = [f"{row.protocol}: top-1 {row.top1:.2f} % [{row.top1_ci_low:.1f}, {row.top1_ci_high:.1f}], "
                    f"top-5 {row.top5:.2f} % ({'valid' if row.valid else 'deliberately wrong'})"
                    for row in self.rows.itertuples()]
-        return self.summary_box("EfficientNet-Lite0 real weights through our evaluation path", numbers)
-
-    def terminal_report(self) -> str:
-        return "\n".join([
-            f"EfficientNet-Lite0 (real ImageNet weights) on {self.summary['data']['folder']} "
-            f"(profile {self.summary['profile']})",
-            "",
-            terminal_table(self.protocols_table().drop(columns=["transform"]), float_format="{:.4g}"),
-            "",
-            "Checks:",
-            *verdict_lines(self.verdicts()),
-            "",
-            f"environment: {self.environment_line()}",
-        ])
+        numbers.append(f"independent path (PIL + numpy): same top-1 as ours on {agreement['agree']} of "
+                       f"{agreement['images']} images; its own top-1 {agreement['independent_top1']:.2f} %")
+        numbers.append(f"context: official top-1 on the full 50 000-image validation set "
+                       f"{paper.cell(official_top1())} % (this subset is not that set)")
+        return numbers
 
 
-def load(directory: str | Path) -> Lite0Result:
-    return Lite0Result.load(directory)
+class Lite0Eval(Experiment):
+    id = "pipeline/lite0_eval"
+    target = "lite0-eval"
+    title = "Pipeline check — EfficientNet-Lite0 real weights through our evaluation path"
+    description = "EfficientNet-Lite0 real weights on 1300 real ImageNet val images, valid and wrong protocols"
+    part = "Training and evaluation (MobileOne §4, reduced scale)"
+    order = 55
+    config_type = Lite0Config
+    result_type = Lite0Result
+    datasets = ("imagenet-val-1300",)
+    extra_files = {"per_class": "lite0_eval_per_class.csv", "examples": "lite0_eval_examples.png"}
+    profiles = {"smoke": {"protocols": ["tf_resize", "no_normalisation", "labels_1001"], "limit": 40},
+                "quick": {}, "full": {}}
+
+    def validate(self, config: Lite0Config) -> Lite0Config:
+        protocols = list(config.protocols or PROTOCOLS)
+        unknown = [p for p in protocols if p not in PROTOCOLS]
+        if unknown:
+            raise MobileReproError(f"unknown protocol {unknown[0]!r} (choose from: {', '.join(PROTOCOLS)})")
+        if REFERENCE not in protocols:
+            raise MobileReproError(f"the protocols must include the reference {REFERENCE!r}")
+        return Lite0Config(**{**config.as_dict(), "protocols": protocols, "batch_size": int(config.batch_size),
+                              "threads": int(config.threads), "data": str(config.data)})
+
+    def measure(self, config: Lite0Config, directory: Path, progress: bool) -> Outcome:
+        return measure(config, directory, progress, self.files)
+
+    def figure(self, result: Lite0Result, path: Path) -> None:
+        draw_protocols(result.rows, path)
+
+
+EXPERIMENT = Lite0Eval()

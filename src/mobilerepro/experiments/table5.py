@@ -2,19 +2,26 @@
 
 The inference network is the same in every arm; only the train-time branches differ."""
 
-from mobilerepro.experiments.training_ablation import Ablation, Arm, bind
+from mobilerepro.experiments.training_ablation import AblationExperiment, Arm, ablation_profiles
 
-ABLATION = Ablation(
-    experiment="table5",
-    claim="branches_help",
-    arms={
-        "branches": Arm("branches", "k=4 + scale + skip (S0)"),
-        "no_scale": Arm("no_scale", "no scale branch", {"use_scale_branch": False}),
-        "no_skip": Arm("no_skip", "no skip branch", {"use_skip_branch": False}),
-        "plain": Arm("plain", "no branches (k=1)",
-                     {"num_conv_branches": 1, "use_scale_branch": False, "use_skip_branch": False}),
-    },
-    reference="branches",
-    description="re-parameterizable branches",
-)
-configure, run, load, FILES = bind(ABLATION)
+
+class Table5(AblationExperiment):
+    id = "mobileone/table5"
+    target = "table5"
+    title = "MobileOne Table 5 — do the re-parameterizable branches help?"
+    description = "reduced scale (CIFAR-10): S0 trained with vs without its train-time branches, paired by seed"
+    order = 60
+    claim = "branches_help"
+    arms = {
+        "branches": Arm("branches", "k=4 + scale + skip (S0)", strength=3),
+        "no_scale": Arm("no_scale", "no scale branch", strength=2, model_options={"use_scale_branch": False}),
+        "no_skip": Arm("no_skip", "no skip branch", strength=2, model_options={"use_skip_branch": False}),
+        "plain": Arm("plain", "no branches (k=1)", strength=0,
+                     model_options={"num_conv_branches": 1, "use_scale_branch": False, "use_skip_branch": False}),
+    }
+    reference = "branches"
+    profiles = ablation_profiles({"smoke": ["branches", "plain"], "quick": ["branches", "plain"],
+                                  "full": ["branches", "no_scale", "no_skip", "plain"]})
+
+
+EXPERIMENT = Table5()

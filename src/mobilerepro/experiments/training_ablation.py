@@ -6,9 +6,11 @@ those, are stated in `REDUCED_SCALE` and shown in every chapter. Each training r
 `results/training_runs/<digest of its configuration>/`: a finished run is reused by any table that needs it (Tab.
 5's "with branches" arm is Tab. 6's k = 4 and Tab. 8's "annealed" arm), an interrupted one resumes where it stopped.
 
-The verdict per claim compares arms seed by seed (the same seed gives the same data order and augmentation) with a
-Student-t interval over the paired differences: "held" needs the interval above zero, and at a few seeds and
-epochs a 0.5-point effect usually stays "inconclusive" — which the chapter says.
+The claim of each table says that *more* of something helps (branches, k, annealing); every arm declares how much of
+it it has (`Arm.strength`), and each arm is compared with the paper's arm seed by seed (the same seed gives the same
+data order and augmentation), always as the stronger arm minus the weaker one, with a Student-t interval over the
+paired differences. The verdict engine judges the interval; at a few seeds and epochs a 0.5-point effect usually
+stays "inconclusive" — which the chapter says.
 """
 
 from __future__ import annotations
@@ -16,22 +18,21 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mobilerepro import MobileReproError, paper
+from mobilerepro import MobileReproError
 from mobilerepro.data import resolve
-from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
+from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure.stats import mean_with_ci
-from mobilerepro.profiles import profile_settings
-from mobilerepro.report import Verdict, positive, save_figure, terminal_table, verdict_lines
-from mobilerepro.results import ensure_writable, results_root
+from mobilerepro.report import save_figure
+from mobilerepro.results import results_root
 from mobilerepro.train import trainer
 from mobilerepro.train.recipe import Schedule, preset
+from mobilerepro.verdicts import Interval
 
 CIFAR10 = "cifar10-test-jpg/test"
 
@@ -64,64 +65,59 @@ REDUCED_SCALE = ReducedScale()
 
 @dataclass(frozen=True)
 class Arm:
-    """One configuration of an ablation: model switches and recipe overrides on top of the base run."""
+    """One configuration of an ablation: model switches and recipe overrides on top of the base run, and how much of
+    what the claim says helps it has (`strength`: e.g. the number of branches)."""
 
     name: str
     label: str
+    strength: float
     model_options: dict = field(default_factory=dict)
     recipe_overrides: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class Ablation:
-    """A table: its arms, the arm the paper recommends, and the claim comparing them."""
-
-    experiment: str
-    claim: str
-    arms: dict[str, Arm]
-    reference: str
-    description: str
-
-    def claim_entry(self) -> dict:
-        table = paper.load("mobileone")[self.experiment]
-        return {"title": table["title"], **table["claims"][self.claim]}
+class AblationConfig(BaseConfig):
+    model: str = "mobileone_s0"
+    arms: list[str] | None = None
+    seeds: list[int] | None = None
+    epochs: int = 5
+    batch_size: int = 128
+    per_class_limit: int | None = None
+    threads: int = 2
+    data: str = CIFAR10
 
 
-@dataclass(frozen=True)
-class AblationConfig:
-    profile: str
-    model: str
-    arms: list[str]
-    seeds: list[int]
-    epochs: int
-    batch_size: int
-    per_class_limit: int | None
-    threads: int
-    data: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+# Quick: about 15 minutes per table on a 2-core CPU when run alone; runs shared between tables are trained once.
+TRAINING_PROFILES = {
+    "smoke": {"seeds": [0], "epochs": 1, "batch_size": 32, "per_class_limit": 20},
+    "quick": {"seeds": [0, 1, 2], "epochs": 5, "batch_size": 128},
+    "full": {"seeds": [0, 1, 2, 3, 4], "epochs": 60, "batch_size": 128},
+}
 
 
-def configure(ablation: Ablation, profile: str = "quick", *, model: str | None = None,
-              arms: list[str] | None = None, seeds: list[int] | None = None, epochs: int | None = None,
-              batch_size: int | None = None, per_class_limit: int | None = None, threads: int = 2,
-              data: str = CIFAR10) -> AblationConfig:
-    settings = profile_settings(ablation.experiment, profile)
-    arms = list(arms or settings["arms"])
-    unknown = [a for a in arms if a not in ablation.arms]
-    if unknown:
-        raise MobileReproError(f"unknown arm {unknown[0]!r} for {ablation.experiment} "
-                               f"(choose from: {', '.join(ablation.arms)})")
-    if ablation.reference not in arms:
-        raise MobileReproError(f"the arms must include the paper's setting {ablation.reference!r}")
-    seeds = [int(s) for s in (seeds if seeds is not None else settings["seeds"])]
-    if not seeds:
-        raise MobileReproError("at least one seed is needed")
-    return AblationConfig(profile, model or settings["model"], arms, seeds, int(epochs or settings["epochs"]),
-                          int(batch_size or settings["batch_size"]),
-                          per_class_limit if per_class_limit is not None else settings["per_class_limit"],
-                          int(threads), str(data))
+def ablation_profiles(arms: dict[str, list[str]], seeds: dict[str, list[int]] | None = None) -> dict[str, dict]:
+    """The training profiles with a table's arms per profile (and seeds, where a table needs fewer)."""
+    return {profile: {**settings, "arms": arms[profile], **({"seeds": seeds[profile]} if seeds and profile in seeds
+                                                            else {})}
+            for profile, settings in TRAINING_PROFILES.items()}
+
+
+def contrasts(arms: dict[str, Arm], reference: str, frame: pd.DataFrame) -> list[dict]:
+    """Each arm against the reference, paired by seed, always stronger minus weaker (what the claim predicts to be
+    positive), with a Student-t interval over the seeds."""
+    by_arm = frame.pivot_table(index="seed", columns="arm", values="top1")
+    result = []
+    for name in by_arm.columns:
+        if name == reference or reference not in by_arm.columns:
+            continue
+        if arms[name].strength == arms[reference].strength:
+            raise MobileReproError(f"arms {name} and {reference} have the same strength: the claim orders neither")
+        stronger, weaker = (name, reference) if arms[name].strength > arms[reference].strength else (reference, name)
+        differences = (by_arm[stronger] - by_arm[weaker]).dropna()
+        mean, low, high = mean_with_ci(differences.to_numpy())
+        result.append({"stronger": stronger, "weaker": weaker, "seeds": len(differences), "difference": mean,
+                       "ci_low": low, "ci_high": high})
+    return result
 
 
 def scaled_stages(recipe_name: str, image_size: int) -> list[list[int]]:
@@ -153,63 +149,13 @@ def _finished(folder: Path) -> trainer.TrainingRun | None:
     return run if run.complete else None
 
 
-def _check_data(config: AblationConfig) -> None:
+def check_data(config: AblationConfig) -> None:
     path = resolve(config.data)
     if not path.exists():
         raise MobileReproError(
-            f"training data {str(path)!r} not found: set MOBILEREPRO_DATA to the folder holding {config.data} "
-            "(the team's small real datasets) or pass -p data /path/to/an/ImageFolder"
+            f"training data {str(path)!r} not found: set MOBILEREPRO_DATA (or DATA=) to the folder holding "
+            f"{config.data}, or pass -p data /path/to/an/ImageFolder"
         )
-
-
-def run(ablation: Ablation, config: AblationConfig, output_dir: str | Path | None = None, *,
-        progress: bool = True) -> Path:
-    """Train every arm x seed that has no finished run yet, then tabulate, test the claim and plot."""
-    _check_data(config)
-    directory = ensure_writable(output_dir or results_root() / ablation.experiment / config.profile)
-    rows, curves, interrupted = [], [], None
-    for seed in config.seeds:
-        for name in config.arms:
-            arm = ablation.arms[name]
-            settings = run_config(config, arm, seed, progress=progress)
-            folder = Path(settings.output_dir)
-            finished = _finished(folder)
-            reused = finished is not None
-            if finished is None and interrupted is None:
-                if progress:
-                    print(f"[{ablation.experiment}] training {arm.label}, seed {seed} -> {folder}", flush=True)
-                try:
-                    trainer.train(settings, resume=True)
-                    finished = _finished(folder)
-                except trainer.TrainingInterrupted as stop:
-                    interrupted = str(stop)
-            if finished is None:
-                continue
-            final = finished.final
-            rows.append({"arm": name, "label": arm.label, "seed": seed, "top1": final["val_top1"],
-                         "top5": final["val_top5"], "ema_top1": final.get("ema_top1"),
-                         "train_loss": final["train_loss"],
-                         "train_images_per_s": finished.history.train_images_per_s.mean(),
-                         "train_seconds": finished.history.seconds.sum(),
-                         "cumulative_decay": cumulative_decay(settings, finished),
-                         "classes": finished.summary["data"]["classes"], "reused": reused, "run": str(folder)})
-            curves.extend({"arm": name, "seed": seed, **row} for row in finished.summary["history"])
-    frame = pd.DataFrame.from_records(rows)
-    if frame.empty:
-        raise MobileReproError(f"no run of {ablation.experiment} finished ({interrupted or 'nothing trained'})")
-    comparisons = _comparisons(ablation, frame)
-    write_result(directory, result_files(ablation.experiment), frame, {
-        **summary_header(ablation.experiment, ablation.claim_entry()["title"], config, threads=config.threads),
-        "reduced_scale": {**asdict(REDUCED_SCALE), "notes": REDUCED_SCALE.notes()},
-        "recipe": preset("mobileone_s0s1").as_dict(),
-        "comparisons": comparisons,
-        "verdicts": [v.as_dict() for v in _verdicts(ablation, comparisons)],
-        "curves": curves,
-        "interrupted": interrupted,
-        "runs_planned": len(config.arms) * len(config.seeds),
-    })
-    _figure(ablation, frame, pd.DataFrame.from_records(curves), directory / result_files(ablation.experiment)["figure"])
-    return directory
 
 
 def cumulative_decay(settings: trainer.TrainConfig, finished: trainer.TrainingRun) -> float:
@@ -220,69 +166,9 @@ def cumulative_decay(settings: trainer.TrainConfig, finished: trainer.TrainingRu
     return sum(schedule.lr(step) * schedule.weight_decay(step) for step in range(schedule.total_steps))
 
 
-def _comparisons(ablation: Ablation, frame: pd.DataFrame) -> list[dict]:
-    """Reference arm minus each other arm, paired by seed, with a t interval."""
-    by_arm = frame.pivot_table(index="seed", columns="arm", values="top1")
-    comparisons = []
-    for name in by_arm.columns:
-        if name == ablation.reference or ablation.reference not in by_arm.columns:
-            continue
-        differences = (by_arm[ablation.reference] - by_arm[name]).dropna()
-        mean, low, high = mean_with_ci(differences.to_numpy())
-        comparisons.append({"reference": ablation.reference, "other": name, "seeds": len(differences),
-                            "difference": mean, "ci_low": low, "ci_high": high})
-    return comparisons
+class AblationResult(Result):
+    terminal_tables = ("arms",)
 
-
-def _verdicts(ablation: Ablation, comparisons: list[dict]) -> list[Verdict]:
-    claim = ablation.claim_entry()
-    verdicts = []
-    for c in comparisons:
-        interval = (f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]" if np.isfinite(c["ci_low"])
-                    else "(one seed: no interval)")
-        verdict = positive(c["ci_low"], c["ci_high"]) if np.isfinite(c["ci_low"]) else "inconclusive"
-        verdicts.append(Verdict(
-            ablation.claim, claim["text"], claim["provenance"],
-            f"{ablation.arms[c['reference']].label} vs {ablation.arms[c['other']].label}",
-            f"top-1 difference {c['difference']:+.2f} points, 95 % CI {interval} over {c['seeds']} seeds",
-            verdict,
-        ))
-    return verdicts
-
-
-def _figure(ablation: Ablation, frame: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
-    """Left: final val top-1 per arm (one dot per seed, mean +- std). Right: val top-1 per epoch (mean over
-    seeds)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    arms = [a for a in ablation.arms if a in set(frame.arm)]
-    for x, name in enumerate(arms):
-        values = frame[frame.arm == name].top1
-        left.scatter(np.full(len(values), x) + np.linspace(-0.08, 0.08, len(values)), values, color="#1565c0",
-                     zorder=3)
-        left.errorbar(x + 0.25, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0, fmt="o",
-                      color="black", capsize=4)
-    chance = 100 / frame.classes.iloc[0]
-    for axis in (left, right):
-        axis.axhline(chance, color="grey", linestyle=":", label="chance")
-    left.set_xticks(range(len(arms)), [ablation.arms[a].label for a in arms], rotation=10)
-    left.set_ylabel("val top-1 (%) after the last epoch")
-    left.set_title("dots: seeds; black: mean ± std")
-    left.grid(axis="y", alpha=0.3)
-    if not curves.empty and "val_top1" in curves:
-        mean_curves = curves.groupby(["arm", "epoch"]).val_top1.mean().reset_index()
-        for name in arms:
-            curve = mean_curves[mean_curves.arm == name]
-            right.plot(curve.epoch, curve.val_top1, marker="o", label=ablation.arms[name].label)
-        right.set_xlabel("epoch")
-        right.set_ylabel("val top-1 (%), mean over seeds")
-        right.legend()
-        right.grid(alpha=0.3)
-    fig.suptitle(f"MobileOne {ablation.experiment.replace('table', 'Tab. ')} at reduced scale: "
-                 f"{ablation.description}")
-    return save_figure(fig, path)
-
-
-class AblationResult(ExperimentResult):
     def interrupted(self) -> str | None:
         done, planned = len(self.rows), self.summary["runs_planned"]
         if self.summary.get("interrupted") or done < planned:
@@ -302,8 +188,15 @@ class AblationResult(ExperimentResult):
             "ema_top1_mean": "EMA top-1 mean", "decay": "Σ lr·wd", "img_per_s": "train img/s",
             "minutes": "train minutes (all seeds)"})
 
-    def comparisons_table(self) -> pd.DataFrame:
-        return pd.DataFrame.from_records(self.summary["comparisons"])
+    def contrasts_table(self) -> pd.DataFrame:
+        labels = {arm.name: arm.label for arm in self.experiment.arms.values()}
+        return pd.DataFrame.from_records([
+            {"stronger": labels[c["stronger"]], "weaker": labels[c["weaker"]], "seeds": c["seeds"],
+             "top-1 difference": c["difference"], "95 % CI low": c["ci_low"], "95 % CI high": c["ci_high"]}
+            for c in self.summary["contrasts"]])
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"arms": self.arms_table(), "contrasts": self.contrasts_table()}
 
     def setup_lines(self) -> list[str]:
         p = self.summary["parameters"]
@@ -313,32 +206,112 @@ class AblationResult(ExperimentResult):
     def setup_markdown(self) -> str:
         return "**Setup.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
 
-    def summary_html(self) -> str:
+    def summary_numbers(self) -> list[str]:
         numbers = [f"{row['arm']}: top-1 {row['top-1 mean']:.2f} ± {np.nan_to_num(row['top-1 std']):.2f} % "
                    f"({row['seeds']} seeds)" for row in self.arms_table().to_dict(orient="records")]
-        numbers.append("reduced scale: " + self.setup_lines()[0])
-        return self.summary_box(f"MobileOne {self.summary['title']} (reduced scale)", numbers)
-
-    def terminal_report(self) -> str:
-        return "\n".join([
-            f"MobileOne — {self.summary['title']}, reduced scale (profile {self.summary['profile']})",
-            *[f"  {line}" for line in self.setup_lines()],
-            "",
-            terminal_table(self.arms_table(), float_format="{:.4g}"),
-            "",
-            "Paper's claim vs ours:",
-            *verdict_lines(self.verdicts()),
-            "",
-            f"environment: {self.environment_line()}",
-        ])
+        return [*numbers, "reduced scale: " + self.setup_lines()[0]]
 
 
-def bind(ablation: Ablation):
-    """The module-level API of one table's experiment."""
-    files = result_files(ablation.experiment)
+class AblationExperiment(Experiment):
+    """A reduced-scale training table: its arms (one of them the paper's setting, `reference`) and its claim."""
 
-    class Result(AblationResult):
-        pass
+    config_type = AblationConfig
+    result_type = AblationResult
+    datasets = ("cifar10-test-jpg/test",)
+    part = "Training and evaluation (MobileOne §4, reduced scale)"
+    arms: dict[str, Arm] = {}
+    reference: str = ""
+    claim: str = ""
 
-    Result.files = files
-    return (partial(configure, ablation), partial(run, ablation), Result.load, files)
+    def validate(self, config: AblationConfig) -> AblationConfig:
+        arms = list(config.arms)
+        unknown = [a for a in arms if a not in self.arms]
+        if unknown:
+            raise MobileReproError(f"unknown arm {unknown[0]!r} for {self.id} (choose from: {', '.join(self.arms)})")
+        if self.reference not in arms:
+            raise MobileReproError(f"the arms must include the paper's setting {self.reference!r}")
+        if not config.seeds:
+            raise MobileReproError("at least one seed is needed")
+        return AblationConfig(**{**config.as_dict(), "arms": arms, "seeds": [int(s) for s in config.seeds],
+                                 "epochs": int(config.epochs), "batch_size": int(config.batch_size),
+                                 "threads": int(config.threads), "data": str(config.data)})
+
+    def measure(self, config: AblationConfig, directory: Path, progress: bool) -> Outcome:
+        """Train every arm x seed that has no finished run yet, then tabulate and compare."""
+        check_data(config)
+        rows, curves, interrupted = [], [], None
+        for seed in config.seeds:
+            for name in config.arms:
+                arm = self.arms[name]
+                settings = run_config(config, arm, seed, progress=progress)
+                folder = Path(settings.output_dir)
+                finished = _finished(folder)
+                reused = finished is not None
+                if finished is None and interrupted is None:
+                    if progress:
+                        print(f"[{self.id}] training {arm.label}, seed {seed} -> {folder}", flush=True)
+                    try:
+                        trainer.train(settings, resume=True)
+                        finished = _finished(folder)
+                    except trainer.TrainingInterrupted as stop:
+                        interrupted = str(stop)
+                if finished is None:
+                    continue
+                final = finished.final
+                rows.append({"arm": name, "label": arm.label, "seed": seed, "top1": final["val_top1"],
+                             "top5": final["val_top5"], "ema_top1": final.get("ema_top1"),
+                             "train_loss": final["train_loss"],
+                             "train_images_per_s": finished.history.train_images_per_s.mean(),
+                             "train_seconds": finished.history.seconds.sum(),
+                             "cumulative_decay": cumulative_decay(settings, finished),
+                             "classes": finished.summary["data"]["classes"], "reused": reused, "run": str(folder)})
+                curves.extend({"arm": name, "seed": seed, **row} for row in finished.summary["history"])
+        frame = pd.DataFrame.from_records(rows)
+        if frame.empty:
+            raise MobileReproError(f"no run of {self.id} finished ({interrupted or 'nothing trained'})")
+        compared = contrasts(self.arms, self.reference, frame)
+        return Outcome(frame, {
+            "reduced_scale": {**asdict(REDUCED_SCALE), "notes": REDUCED_SCALE.notes()},
+            "recipe": preset("mobileone_s0s1").as_dict(), "contrasts": compared, "curves": curves,
+            "interrupted": interrupted, "runs_planned": len(config.arms) * len(config.seeds),
+        }, [(self.claim, f"{self.arms[c['stronger']].label} vs {self.arms[c['weaker']].label}", contrast_evidence(c))
+            for c in compared])
+
+    def figure(self, result: AblationResult, path: Path) -> None:
+        """Left: final val top-1 per arm (one dot per seed, mean +- std). Right: val top-1 per epoch (mean over
+        seeds)."""
+        frame, curves = result.rows, pd.DataFrame.from_records(result.summary["curves"])
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+        arms = [a for a in self.arms if a in set(frame.arm)]
+        for x, name in enumerate(arms):
+            values = frame[frame.arm == name].top1
+            left.scatter(np.full(len(values), x) + np.linspace(-0.08, 0.08, len(values)), values, color="#1565c0",
+                         zorder=3)
+            left.errorbar(x + 0.25, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0, fmt="o",
+                          color="black", capsize=4)
+        chance = 100 / frame.classes.iloc[0]
+        for axis in (left, right):
+            axis.axhline(chance, color="grey", linestyle=":", label="chance")
+        left.set_xticks(range(len(arms)), [self.arms[a].label for a in arms], rotation=10)
+        left.set_ylabel("val top-1 (%) after the last epoch")
+        left.set_title("dots: seeds; black: mean ± std")
+        left.grid(axis="y", alpha=0.3)
+        if not curves.empty and "val_top1" in curves:
+            mean_curves = curves.groupby(["arm", "epoch"]).val_top1.mean().reset_index()
+            for name in arms:
+                curve = mean_curves[mean_curves.arm == name]
+                right.plot(curve.epoch, curve.val_top1, marker="o", label=self.arms[name].label)
+            right.set_xlabel("epoch")
+            right.set_ylabel("val top-1 (%), mean over seeds")
+            right.legend()
+            right.grid(alpha=0.3)
+        fig.suptitle(f"{self.title} (reduced scale)")
+        save_figure(fig, path)
+
+
+def contrast_evidence(contrast: dict) -> Interval:
+    interval = (f", 95 % CI [{contrast['ci_low']:+.2f}, {contrast['ci_high']:+.2f}]"
+                if np.isfinite(contrast["ci_low"]) else "")
+    return Interval(contrast["difference"], contrast["ci_low"], contrast["ci_high"], contrast["seeds"],
+                    f"top-1 difference {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} "
+                    "seed(s)")

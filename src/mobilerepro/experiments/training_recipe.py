@@ -4,44 +4,25 @@ Nothing is trained; the curves come from the same `Schedule` the trainer uses.""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.experiments.common import ExperimentResult, result_files, summary_header, write_result
-from mobilerepro.profiles import profile_settings
-from mobilerepro.report import Verdict, save_figure, terminal_table, verdict_lines
-from mobilerepro.results import ensure_writable, results_root
+from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
+from mobilerepro.report import save_figure
 from mobilerepro.train.recipe import Schedule, preset
 
-EXPERIMENT = "training_recipe"
-FILES = result_files(EXPERIMENT)
 STEPS_PER_EPOCH = 100  # the curves' resolution; any value draws the same shapes
 
 
 @dataclass(frozen=True)
-class RecipeConfig:
-    profile: str
-    presets: list[str]
-    short_run_epochs: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def configure(profile: str = "quick", *, presets: list[str] | None = None,
-              short_run_epochs: int | None = None) -> RecipeConfig:
-    settings = profile_settings(EXPERIMENT, profile)
-    presets = list(presets or settings["presets"])
-    for name in presets:
-        preset(name)
-    epochs = int(short_run_epochs or settings["short_run_epochs"])
-    if epochs < 1:
-        raise MobileReproError(f"short_run_epochs must be at least 1, got {epochs}")
-    return RecipeConfig(profile, presets, epochs)
+class RecipeConfig(BaseConfig):
+    # mobileone_s2s4 has the same schedules as mobileone_s0s1 (it adds AutoAugment)
+    presets: list[str] | None = None
+    short_run_epochs: int = 5
 
 
 def _curve(name: str, epochs: int, run: str) -> pd.DataFrame:
@@ -69,8 +50,7 @@ def _presets_table(names: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def run(config: RecipeConfig, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
-    directory = ensure_writable(output_dir or results_root() / EXPERIMENT / config.profile)
+def measure(config: RecipeConfig) -> Outcome:
     curves = pd.concat([
         _curve(name, epochs, run)
         for name in config.presets
@@ -83,22 +63,16 @@ def run(config: RecipeConfig, output_dir: str | Path | None = None, *, progress:
         for name, entry in family["presets"].items() if name in config.presets
         for key, item in entry.items() if isinstance(item, dict)
     ]
-    write_result(directory, FILES, curves, {
-        **summary_header(EXPERIMENT, "Training recipes as data: schedules of every preset", config, threads=1),
-        "presets": _presets_table(config.presets).to_dict(orient="records"),
-        "provenance": provenance,
-        "verdicts": [],
-    })
-    _figure(curves, config, directory / FILES["figure"])
-    return directory
+    return Outcome(curves, {"presets": _presets_table(config.presets).to_dict(orient="records"),
+                            "provenance": provenance})
 
 
-def _figure(curves: pd.DataFrame, config: RecipeConfig, path: Path) -> Path:
+def draw_schedules(curves: pd.DataFrame, short_run_epochs: int, path: Path) -> Path:
     quantities = (("lr", "learning rate (at the paper's batch)"), ("weight_decay", "weight decay"),
                   ("resolution", "train resolution (px)"))
     fig, axes = plt.subplots(len(quantities), 2, figsize=(12, 8), sharex="col", constrained_layout=True)
     panels = (("paper", "fraction", "the paper's run (300 / 500 / 9600 epochs)", "fraction of the paper's run"),
-              ("short", "epoch", f"a {config.short_run_epochs}-epoch run", "epoch"))
+              ("short", "epoch", f"a {short_run_epochs}-epoch run", "epoch"))
     for column, (run, x, title, x_label) in enumerate(panels):
         subset = curves[curves.run == run]
         for row, (quantity, label) in enumerate(quantities):
@@ -117,8 +91,8 @@ def _figure(curves: pd.DataFrame, config: RecipeConfig, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-class RecipeResult(ExperimentResult):
-    files = FILES
+class RecipeResult(Result):
+    terminal_tables = ("presets",)
 
     def presets_table(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.summary["presets"])
@@ -126,27 +100,44 @@ class RecipeResult(ExperimentResult):
     def provenance_table(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.summary["provenance"]).drop(columns="source")
 
-    def verdicts(self) -> list[Verdict]:
-        return []
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"presets": self.presets_table(), "provenance": self.provenance_table()}
 
-    def summary_html(self) -> str:
-        numbers = [f"{row['preset']}: {row['optimizer']}, {row['epochs']} epochs at batch {row['batch']}, "
-                   f"peak LR {row['peak LR']:g}, WD {row['WD']:g}"
-                   + (f" -> {row['final WD']:g}" if pd.notna(row["final WD"]) else "")
-                   for row in self.summary["presets"]]
-        return self.summary_box("Training recipes (presets as data)", numbers)
-
-    def terminal_report(self) -> str:
-        return "\n".join([
-            "Training recipe presets (mobilerepro/paper/recipes.yaml)",
-            "",
-            terminal_table(self.presets_table(), float_format="{:.4g}"),
-            *verdict_lines(self.verdicts()),
-            "",
-            f"environment: {self.environment_line()}",
-        ])
+    def summary_numbers(self) -> list[str]:
+        return [f"{row['preset']}: {row['optimizer']}, {row['epochs']} epochs at batch {row['batch']}, "
+                f"peak LR {row['peak LR']:g}, WD {row['WD']:g}"
+                + (f" -> {row['final WD']:g}" if pd.notna(row["final WD"]) else "")
+                for row in self.summary["presets"]]
 
 
-def load(directory: str | Path) -> RecipeResult:
-    return RecipeResult.load(directory)
+class TrainingRecipe(Experiment):
+    id = "pipeline/training_recipe"
+    target = "training-recipe"
+    title = "The training recipes, as data"
+    description = "the recipe presets with provenance; LR / weight-decay / resolution schedules of every preset"
+    part = "Training and evaluation (MobileOne §4, reduced scale)"
+    order = 50
+    config_type = RecipeConfig
+    result_type = RecipeResult
+    profiles = {profile: {"presets": ["mobileone_s0s1", "mnv4_conv_s", "mnv4_conv_m", "mnv4_hybrid_l"]}
+                for profile in ("smoke", "quick", "full")}
 
+    def validate(self, config: RecipeConfig) -> RecipeConfig:
+        for name in config.presets:
+            preset(name)
+        if int(config.short_run_epochs) < 1:
+            raise MobileReproError(f"short_run_epochs must be at least 1, got {config.short_run_epochs}")
+        return RecipeConfig(**{**config.as_dict(), "presets": list(config.presets),
+                               "short_run_epochs": int(config.short_run_epochs)})
+
+    def threads(self, config: RecipeConfig) -> int:
+        return 1
+
+    def measure(self, config: RecipeConfig, directory: Path, progress: bool) -> Outcome:
+        return measure(config)
+
+    def figure(self, result: RecipeResult, path: Path) -> None:
+        draw_schedules(result.rows, result.summary["parameters"]["short_run_epochs"], path)
+
+
+EXPERIMENT = TrainingRecipe()

@@ -1,0 +1,246 @@
+"""The latency template: the pipeline every latency chapter shares, written once.
+
+build each candidate (inference form) -> count params and MACs -> optionally export it to Core ML and count its ops
+-> time all candidates on every backend in interleaved rounds -> one row per (candidate, backend) -> the chapter's
+own analysis and evidence -> (base class) verdicts, result files, figure.
+
+A latency chapter is then its candidates (`candidates`), its analysis (`analyse`), its figure and its tables.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from mobilerepro import MobileReproError
+from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
+from mobilerepro.export.onnx import one_line
+from mobilerepro.measure.complexity import measure_complexity
+from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency
+from mobilerepro.verdicts import Spreads
+
+ALL_BACKENDS = ["torch", "onnxruntime", "openvino", "cuda", "coreml"]
+LATENCY_STATISTICS = ("min", "median")
+
+
+def timing_profiles(smoke: dict, quick: dict, full: dict | None = None) -> dict[str, dict]:
+    """Profiles of a latency chapter: every backend; smoke = a few runs; full = MobileOne's 1000 timed runs per pair
+    unless given."""
+    timing = {
+        "smoke": {"warmup": 1, "rounds": 2, "runs_per_round": 1},
+        "quick": {"warmup": 3, "rounds": 10, "runs_per_round": 5},
+        "full": {"warmup": 10, "rounds": 20, "runs_per_round": 50},
+    }
+    given = {"smoke": smoke, "quick": quick, "full": full if full is not None else quick}
+    return {profile: {"backends": ALL_BACKENDS, **timing[profile], **given[profile]} for profile in timing}
+
+
+@dataclass(frozen=True)
+class LatencyConfig(BaseConfig):
+    """How a latency chapter times: backends, pinned threads, warm-up, interleaved rounds x runs, the statistic
+    compared, and when a timing counts as too noisy to rank on (IQR / median)."""
+
+    backends: list[str] | None = None
+    threads: int = 1
+    warmup: int = 3
+    rounds: int = 10
+    runs_per_round: int = 5
+    latency_statistic: str = "min"
+    max_relative_iqr: float = 0.15
+    onnx_exporter: str = "torchscript"
+    seed: int = 0
+
+    @property
+    def plan(self) -> TimingPlan:
+        return TimingPlan(self.warmup, self.rounds, self.runs_per_round, self.threads, self.seed)
+
+    @property
+    def statistic_column(self) -> str:
+        return f"{self.latency_statistic}_ms"
+
+
+@dataclass
+class Candidate:
+    """One thing to time. `key` holds the columns that identify it (e.g. model, or variant + form), `meta` extra
+    columns; `build` returns it in inference form and eval mode; `census` asks for a Core ML export + op count when
+    the configuration's `coreml_export` is on."""
+
+    key: dict
+    build: Callable[[], object]
+    input_size: tuple[int, int, int]
+    meta: dict = field(default_factory=dict)
+    census: bool = False
+
+    @property
+    def name(self) -> str:
+        return "/".join(str(value) for value in self.key.values())
+
+
+def zoo_candidate(name: str, seed: int, meta: dict | None = None, *, census: bool = False) -> Candidate:
+    """A zoo model in inference form (reparameterised, eval mode), keyed by its name."""
+    from mobilerepro.models import zoo
+    from mobilerepro.reparam import reparameterize_model
+
+    spec = zoo.get_spec(name)
+    return Candidate({"model": name}, lambda: reparameterize_model(zoo.build_model(name, seed=seed)),
+                     spec.input_size, meta or {}, census)
+
+
+def ranked_population(names: list[str], chapter: str) -> list[str]:
+    """Zoo names resolved to their canonical form; a rank correlation needs at least three models (the claims ask
+    for more before they give a verdict)."""
+    from mobilerepro.models import zoo
+
+    models = [zoo.get_spec(name).name for name in names]
+    if len(models) < 3:
+        raise MobileReproError(f"{chapter} needs at least 3 models for a rank correlation, got {len(models)}")
+    return models
+
+
+def coreml_census(model, input_size, directory: Path) -> dict:
+    """Export to a Core ML ML program and count its operations (Core ML converts on any OS)."""
+    from mobilerepro.export.coreml import BOOKKEEPING_OPS, export_package
+
+    try:
+        _, census = export_package(model, input_size, directory / "model.mlpackage")
+    except Exception as error:  # noqa: BLE001 - recorded per candidate
+        return {"coreml_status": "failed", "coreml_reason": one_line(error)}
+    ops = {op: n for op, n in census.items() if op not in BOOKKEEPING_OPS}
+    return {"coreml_status": "ok", "coreml_reason": "", "coreml_ops": sum(ops.values()),
+            "coreml_global_pools": ops.get("reduce_mean", 0),
+            "coreml_census": dict(sorted(ops.items(), key=lambda kv: -kv[1]))}
+
+
+class LatencyExperiment(Experiment):
+    config_type = LatencyConfig
+
+    def validate(self, config: LatencyConfig) -> LatencyConfig:
+        for name in config.backends:
+            get_backend(name)
+        if config.latency_statistic not in LATENCY_STATISTICS:
+            raise MobileReproError(f"unknown latency_statistic {config.latency_statistic!r} "
+                                   f"(choose one of: {', '.join(LATENCY_STATISTICS)})")
+        config.plan  # noqa: B018 - validates the timing settings
+        return config
+
+    # Hooks ---------------------------------------------------------------------------------------------------------
+    def candidates(self, config: LatencyConfig) -> list[Candidate]:
+        raise NotImplementedError
+
+    def analyse(self, config: LatencyConfig, frame: pd.DataFrame, built: dict) -> tuple[dict, list]:
+        """The chapter's own summary fields and its evidence, from the rows (and the built models, by name)."""
+        raise NotImplementedError
+
+    # The pipeline ----------------------------------------------------------------------------------------------------
+    def measure(self, config: LatencyConfig, directory: Path, progress: bool) -> Outcome:
+        candidates = self.candidates(config)
+        exporting = getattr(config, "coreml_export", False) and any(c.census for c in candidates)
+        built, records = {}, []
+        with tempfile.TemporaryDirectory(prefix="mobilerepro-coreml-") as scratch:
+            description = "building + counting" + (" + Core ML" if exporting else "")
+            for candidate in tqdm(candidates, desc=description, unit="model", disable=not progress):
+                record = {**candidate.key, **candidate.meta}
+                try:
+                    model = candidate.build()
+                    counts = measure_complexity(model, candidate.input_size)
+                except Exception as error:  # noqa: BLE001 - recorded on the candidate's rows
+                    record["error"] = f"build/count failed: {one_line(error)}"
+                else:
+                    record.update(params=counts.params, macs=counts.macs)
+                    if exporting and candidate.census:
+                        record.update(coreml_census(model, candidate.input_size, Path(scratch) / candidate.name))
+                    built[candidate.name] = (model, candidate.input_size)
+                records.append(record)
+        measurements = {(m.model, m.backend): m for m in measure_latency(
+            built, config.backends, config.plan, onnx_exporter=config.onnx_exporter, progress=progress)}
+        frame = self._rows(config, candidates, records, measurements)
+        if not (frame.status == "ok").any():
+            raise MobileReproError(f"nothing could be timed on any backend; see the 'reason' column of "
+                                   f"{self.files['rows']}")
+        analysis, evidence = self.analyse(config, frame, built)
+        backends = [{**asdict(BACKENDS[name].availability()), "description": BACKENDS[name].description}
+                    for name in config.backends]
+        return Outcome(frame, {"backends": backends, "candidates": records, **analysis}, evidence)
+
+    def _rows(self, config, candidates, records, measurements) -> pd.DataFrame:
+        from mobilerepro.measure.latency import Measurement
+
+        rows = []
+        for candidate, record in zip(candidates, records, strict=True):
+            columns = {k: v for k, v in record.items() if not k.startswith("coreml") and k != "error"}
+            for backend in config.backends:
+                measurement = measurements.get((candidate.name, backend)) or Measurement(
+                    candidate.name, backend, "failed", record.get("error", ""))
+                rows.append({**columns, "threads": config.threads, **measurement.record(config.max_relative_iqr)})
+        return pd.DataFrame.from_records(rows)
+
+    def header(self, config: LatencyConfig) -> dict:
+        return {**super().header(config), "timing": asdict(config.plan)}
+
+
+def spread_evidence(frame: pd.DataFrame, backend: str, key: str, candidate: str, reference: str) -> Spreads | None:
+    """Spreads (p10-p90) of `candidate` and `reference` (values of column `key`) on `backend`, or None when either
+    was not timed there."""
+    ok = frame[(frame.backend == backend) & (frame.status == "ok")].set_index(key)
+    if candidate not in ok.index or reference not in ok.index:
+        return None
+    c, r = ok.loc[candidate], ok.loc[reference]
+    return Spreads((c.p10_ms, c.p90_ms), (r.p10_ms, r.p90_ms), int(min(c.n, r.n)),
+                   f"{candidate} p10-p90 {c.p10_ms:.3g}-{c.p90_ms:.3g} ms vs {reference} "
+                   f"{r.p10_ms:.3g}-{r.p90_ms:.3g} ms")
+
+
+class LatencyResult(Result):
+    """What every latency chapter shows besides its own tables: failures, unavailable backends, interruptions."""
+
+    @property
+    def statistic(self) -> str:
+        return self.summary["parameters"]["latency_statistic"]
+
+    @property
+    def stat_column(self) -> str:
+        return f"{self.statistic}_ms"
+
+    def candidates(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self.summary["candidates"])
+
+    def measured_backends(self) -> list[str]:
+        statuses = self.rows.groupby("backend", sort=False).status
+        return [backend for backend, status in statuses if (status != "unavailable").any()]
+
+    def ok(self) -> pd.DataFrame:
+        return self.rows[self.rows.status == "ok"]
+
+    def failures(self) -> pd.DataFrame:
+        """Every timing that did not happen: failures one per row, an unavailable backend once."""
+        keys = [c for c in ("model", "variant", "form") if c in self.rows.columns]
+        failed = self.rows[self.rows.status == "failed"][[*keys, "backend", "status", "reason"]]
+        unavailable = self.rows[self.rows.status == "unavailable"].drop_duplicates("backend")
+        unavailable = unavailable[["backend", "status", "reason"]].assign(**{keys[0]: "(every model)"})
+        return pd.concat([unavailable, failed])[[*keys, "backend", "status", "reason"]].fillna("").reset_index(
+            drop=True)
+
+    def coreml_failures(self) -> list[str]:
+        return [f"{'/'.join(str(v) for k, v in c.items() if k in ('model', 'variant'))}: {c['coreml_reason']}"
+                for c in self.summary["candidates"] if c.get("coreml_status") == "failed"]
+
+    def notes(self) -> list[str]:
+        unavailable = [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
+        lines = ["unavailable here: " + "; ".join(unavailable)] if unavailable else []
+        return lines + [f"Core ML export failed for {failure}" for failure in self.coreml_failures()]
+
+    def interrupted(self) -> str | None:
+        planned = self.summary["timing"]["rounds"]
+        ok = self.ok()
+        done = int(ok.rounds_completed.min()) if len(ok) else planned
+        if done < planned:
+            return f"INTERRUPTED: timing stopped after {done} of {planned} rounds; fewer runs than the profile asks for"
+        return None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"failures": self.failures()}

@@ -1,0 +1,95 @@
+"""The claims dashboard reads verdicts from result files; the book gets a generated table of contents, a page for
+every chapter not run yet, and builds without running anything."""
+
+import json
+import shutil
+
+import pytest
+
+from mobilerepro import book, claims, dashboard, experiments, notebook
+from mobilerepro.results import project_root
+
+
+@pytest.fixture()
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOBILEREPRO_RESULTS", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def write_summary(results, experiment_id, profile, verdicts):
+    experiment = experiments.get(experiment_id)
+    path = results / experiment.id / profile / experiment.files["summary"]
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"verdicts": verdicts, "environment": {"git_commit": "abc123"}}))
+
+
+def verdict(claim_id, scope, word, ours):
+    return {"claim_id": claim_id, "claim": "tested", "provenance": "secondary", "scope": scope, "ours": ours,
+            "verdict": word, "n": 1, "rule": "r"}
+
+
+def test_the_dashboard_lists_every_claim_and_reads_the_verdicts_of_quick_and_full_runs(results):
+    write_summary(results, "mobileone/table7", "quick", [verdict("mobileone/table7/params", "S0", "held", "2.08 M")])
+    write_summary(results, "mobileone/table7", "full",
+                  [verdict("mobileone/table7/params", "S1", "did not hold", "9 M")])
+    write_summary(results, "mobileone/table1", "smoke", [verdict("mobileone/table1/desktop_macs_lower", "torch",
+                                                                   "held", "ρ = 0.1")])
+    table = dashboard.claims_table()
+    assert set(table.claim) == set(claims.all_claims())
+    params = table[table.claim == "mobileone/table7/params"].set_index("profile")
+    assert (params.loc["quick", "scope"], params.loc["quick", "status"], params.loc["quick", "ours"]) == \
+        ("S0", "held", "2.08 M")
+    assert params.loc["full", "status"] == "did not hold" and params.loc["full", "commit"] == "abc123"
+    table1 = table[table.claim == "mobileone/table1/desktop_macs_lower"]
+    assert list(table1.status) == ["not run yet: make replicate-table1"]  # a smoke run is never shown
+    assert set(table[table.claim.str.startswith("mobileone/table11/")].status) == {"no chapter yet"}
+    assert set(table[table.claim == "mobileone/table9/s4_vs_mobileformer"].status) == {
+        "context: the chapter shows it, no test is defined"}
+
+
+def test_the_dashboard_page_and_the_terminal_show_the_same_verdicts(results):
+    write_summary(results, "mobileone/table7", "quick", [verdict("mobileone/table7/params", "S0", "held", "2.08 M")])
+    table = dashboard.claims_table()
+    page, text = dashboard.markdown(table), dashboard.terminal(table)
+    assert "## MobileOne (Vasu et al., CVPR 2023)" in page and "## MobileNetV4 (Qin et al., ECCV 2024)" in page
+    assert "| quick | S0 | held | 2.08 M |" in page
+    assert "[held] quick / S0: 2.08 M" in text
+    assert text.count("\n") + 1 >= len(set(table.claim))
+
+
+@pytest.fixture()
+def book_copy(tmp_path, monkeypatch):
+    """The book's sources in a scratch folder, with no chapter run yet."""
+    folder = tmp_path / "book"
+    shutil.copytree(project_root() / "book", folder, ignore=shutil.ignore_patterns("_build", "chapters"))
+    monkeypatch.setattr(book, "book_dir", lambda: folder)
+    monkeypatch.setattr(notebook, "chapters_dir", lambda: folder / "chapters")
+    return folder
+
+
+def test_chapters_not_run_get_a_page_with_their_command(book_copy, results):
+    missing = book.prepare()
+    assert missing == list(experiments.registry())
+    page = (book_copy / "chapters" / "mobileone" / "table1.md").read_text()
+    assert "make replicate-table1" in page and "not been run" in page
+    assert experiments.get("table1").claims["desktop_macs_lower"].tested_as in page
+    assert "chapters/mnv4/table16" in (book_copy / "_toc.yml").read_text()
+    assert (book_copy / "claims.md").read_text().startswith("# Claims dashboard")
+
+
+def test_a_chapter_that_ran_replaces_its_page(book_copy, results):
+    executed = book_copy / "chapters" / "mobileone" / "table7.ipynb"
+    executed.parent.mkdir(parents=True)
+    executed.write_text("{}")
+    book.prepare()
+    assert not executed.with_suffix(".md").exists()
+    assert (book_copy / "chapters" / "mobileone" / "table1.md").exists()
+
+
+@pytest.mark.slow
+def test_the_book_builds_with_no_chapter_run(book_copy, results):
+    index = book.build()
+    assert index.exists()
+    html = (book_copy / "_build" / "html" / "chapters" / "mobileone" / "table1.html").read_text()
+    assert "make replicate-table1" in html
+    assert (book_copy / "_build" / "html" / "claims.html").exists()
