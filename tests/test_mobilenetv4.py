@@ -9,9 +9,10 @@ from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobilenetv4 as m4
 
 MODELS = list(m4.SPECS)
+CODED = list(m4.TIMM_NAMES)  # the forms the official code (and timm) has
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", CODED)
 def test_timm_parity(name):
     import timm
 
@@ -75,6 +76,19 @@ def test_params_and_macs_at_paper_input_sizes(name):
     assert model.spec.input_size == derived["input_size"]
     assert counts.params_m == pytest.approx(derived["params_m_derived"]["value"], abs=0.005)
     assert counts.macs_m / 1000 == pytest.approx(derived["macs_g_derived"]["value"], abs=0.0005)
+
+
+def test_tab13_hybrid_m_is_another_network_with_the_same_stages():
+    """Tab. 13's Hybrid-M has other blocks than the code's, but the same stage widths, strides and head."""
+    coded, printed = m4.HYBRID_M, m4.HYBRID_M_TAB13
+    assert coded.stages != printed.stages
+    for ours, theirs in zip(coded.stages, printed.stages, strict=True):
+        assert [r.channels for r in ours][-1] == [r.channels for r in theirs][-1]
+        assert [getattr(r, "stride", 1) for r in ours][0] == [getattr(r, "stride", 1) for r in theirs][0]
+    assert sum(isinstance(r, m4.MQA) for stage in printed.stages for r in stage) == \
+        sum(isinstance(r, m4.MQA) for stage in coded.stages for r in stage)
+    assert (coded.stem_channels, coded.layer_scale, coded.input_size) == \
+        (printed.stem_channels, printed.layer_scale, printed.input_size)
 
 
 def test_unknown_model():

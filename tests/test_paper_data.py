@@ -14,7 +14,7 @@ def test_every_value_has_a_known_provenance(name):
         assert entry["provenance"] in paper.PROVENANCE_TAGS, path
         assert ("value" in entry) != ("text" in entry), f"{path}: needs exactly one of value / text"
         if "value" in entry:
-            assert isinstance(entry["value"], int | float | list | bool | str), path
+            assert entry["value"] is None or isinstance(entry["value"], int | float | list | bool | str), path
 
 
 def test_the_old_vocabulary_is_gone():

@@ -18,15 +18,40 @@ def test_every_published_recipe_value_has_a_provenance():
                 assert item["provenance"] in paper.PROVENANCE_TAGS, key
 
 
+def published_settings(name: str) -> dict:
+    """The preset's published settings, its `inherits` chain resolved (the nearest entry wins), as plain values."""
+    presets = {n: e for family in paper.load("recipes").values() for n, e in family["presets"].items()}
+    chain = [presets[name]]
+    while "inherits" in chain[-1]:
+        chain.append(presets[chain[-1]["inherits"]])
+    settings = {}
+    for entry in reversed(chain):
+        settings.update({k: v["value"] for k, v in entry.items() if isinstance(v, dict)})
+    return settings
+
+
+def as_plain(value):
+    return [as_plain(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_published_setting_reaches_the_recipe(name):
+    recipe = preset(name)
+    settings = published_settings(name)
+    assert settings
+    for key, value in settings.items():
+        assert as_plain(getattr(recipe, key)) == value, (name, key)
+
+
 def test_presets_resolve_their_inheritance():
-    s0 = preset("mobileone_s0s1")
-    assert (s0.optimizer, s0.lr, s0.batch_size, s0.epochs) == ("sgd", 0.1, 256, 300)
-    assert (s0.weight_decay, s0.final_weight_decay, s0.ema_decay) == (1e-4, 1e-5, 0.9995)
-    assert s0.augmentation == "none" and preset("mobileone_s2s4").augmentation == "autoaugment"
-    hybrid_l = preset("mnv4_hybrid_l")
-    assert (hybrid_l.optimizer, hybrid_l.lr, hybrid_l.batch_size, hybrid_l.epochs) == ("adamw", 0.01, 16384, 500)
-    assert (hybrid_l.weight_decay, hybrid_l.drop_path, hybrid_l.eval_size) == (0.2, 0.35, 384)
-    assert preset("mnv4_conv_s").epochs == 9600
+    assert preset("mobileone_s2s4").augmentation != preset("mobileone_s0s1").augmentation
+    assert preset("mobileone_s2s4").lr == preset("mobileone_s0s1").lr
+    conv_s, conv_m = preset("mnv4_conv_s"), preset("mnv4_conv_m")
+    # Tab. 10 gives EMA and L2 to Conv-S alone: Conv-M inherits Conv-S's entry and must undo both.
+    assert conv_s.ema_decay and conv_s.l2_regularization > 0
+    assert conv_m.ema_decay is None and conv_m.l2_regularization == 0
+    assert preset("mnv4_hybrid_l").mixup_probability == preset("mnv4_conv_l").mixup_probability > 0
+    assert preset("mnv4_hybrid_l").cosine_alpha > preset("mnv4_conv_l").cosine_alpha == 0
     assert len(preset_names()) == 7
 
 
@@ -102,6 +127,35 @@ def test_optimizers_follow_the_recipe():
     model = torch.nn.Linear(4, 2)
     sgd = build_optimizer(model, Schedule(preset("mobileone_s0s1").with_overrides(nesterov=True), 1, 1, 256))
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
-    adamw = build_optimizer(model, Schedule(preset("mnv4_conv_s"), 1, 1, 4096))
+    conv_s = preset("mnv4_conv_s")
+    adamw = build_optimizer(model, Schedule(conv_s, 1, 1, conv_s.batch_size))
     assert isinstance(adamw, torch.optim.AdamW)
-    assert adamw.param_groups[0]["lr"] == pytest.approx(0.002)  # batch 4096 = the paper's: no scaling
+    assert adamw.param_groups[0]["lr"] == pytest.approx(conv_s.lr)  # the paper's batch: no scaling
+    assert adamw.defaults["betas"] == conv_s.betas and adamw.defaults["eps"] == conv_s.eps
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.001, 0.5])
+def test_the_cosine_ends_at_alpha_times_the_peak(alpha):
+    schedule = Schedule(preset("mnv4_hybrid_l").with_overrides(cosine_alpha=alpha), 10, 20, 1024)
+    assert schedule.lr(schedule.total_steps) == pytest.approx(alpha * schedule.peak_lr)
+    middle = (schedule.warmup_steps + schedule.total_steps) / 2
+    assert schedule.lr(middle) == pytest.approx(schedule.peak_lr * (alpha + (1 - alpha) * 0.5))
+
+
+@pytest.mark.parametrize(("setting", "value"), [("cosine_alpha", 1.5), ("randaugment_probability", -0.1),
+                                                ("mixup_probability", 2.0)])
+def test_probabilities_and_fractions_outside_0_1_are_refused(setting, value):
+    with pytest.raises(MobileReproError, match=setting):
+        preset("mnv4_conv_l").with_overrides(**{setting: value})
+
+
+def test_randaugment_is_applied_to_the_recipes_share_of_images():
+    from torchvision.transforms import v2
+
+    from mobilerepro.data.transforms import TrainTransform
+
+    always = TrainTransform(augmentation="randaugment").build()
+    sometimes = TrainTransform(augmentation="randaugment", randaugment_probability=0.5).build()
+    assert any(isinstance(t, v2.RandAugment) for t in always.transforms)
+    applied = [t for t in sometimes.transforms if isinstance(t, v2.RandomApply)]
+    assert len(applied) == 1 and applied[0].p == 0.5 and isinstance(applied[0].transforms[0], v2.RandAugment)

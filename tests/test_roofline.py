@@ -1,9 +1,12 @@
 """Roofline arithmetic on a hand-computed two-layer model, Pareto fronts on constructed points."""
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from mobilerepro.measure import roofline
+from mobilerepro.measure.complexity import LayerCost
 from mobilerepro.measure.roofline import layer_costs, model_time, pareto_front, ridge_cost
 
 
@@ -58,3 +61,39 @@ def test_pareto_front_on_constructed_points():
     accuracy = [70.0, 75.0, 74.0, 78.0, 78.0, 74.0]
     # 0: cheapest; 1: beats 2 and 5; 3: best accuracy at lower cost than 4; 4 ties 3 on accuracy at higher cost
     assert pareto_front(costs, accuracy).tolist() == [True, True, False, True, False, False]
+
+
+def test_the_peaks_are_the_best_kernel_of_any_backend():
+    peaks = roofline.measure_peaks(("torch", "onnxruntime"), threads=1, repeats=1)
+    assert set(peaks.by_backend) == {"torch", "onnxruntime"}
+    assert peaks.peak_macs == max(peaks.by_backend.values())
+    kernels = {(k["backend"], k["kernel"]) for k in peaks.kernels}
+    assert len(kernels) == 2 * (len(roofline.GEMM_SIZES) + len(roofline.CONVOLUTIONS))
+    for backend, best in peaks.by_backend.items():
+        assert best == max(k["mac_per_s"] for k in peaks.kernels if k["backend"] == backend)
+    assert peaks.peak_bandwidth > 0 and peaks.ridge_point == peaks.peak_macs / peaks.peak_bandwidth
+
+
+def test_the_floor_is_the_model_time_at_the_peaks():
+    layers = [LayerCost("conv", macs=2_000_000, weight_elements=1000, activation_elements=9000)]
+    peaks = roofline.MachinePeaks(peak_macs=1e9, peak_bandwidth=1e9, threads=1)
+    # compute 2e6 / 1e9 s = 2 ms; memory 10 000 x 4 bytes / 1e9 = 0.04 ms: the floor is the compute time
+    assert peaks.floor_ms(layers) == pytest.approx(2.0)
+    assert peaks.floor_ms(layers, bytes_per_element=1000) == pytest.approx(10.0)
+
+
+def test_a_timing_below_its_floor_is_a_calibration_error():
+    from mobilerepro import experiments
+    from mobilerepro.experiments.latency import LatencyResult
+
+    rows = pd.DataFrame({"model": ["a", "b"], "backend": ["torch", "torch"], "status": ["ok", "ok"],
+                         "min_ms": [1.0, 1.0], "roofline_floor_ms": [0.5, 2.0]})
+    rows["fraction_of_roofline"] = rows.roofline_floor_ms / rows.min_ms
+    rows["below_floor"] = rows.fraction_of_roofline > 1
+    summary = {"backends": [], "candidates": [], "peaks": {"threads": 1, "peak_macs": 1e9, "by_backend": {},
+                                                           "peak_bandwidth": 1e9, "ridge_point_fp32": 1.0}}
+    result = LatencyResult(experiments.get("table1"), None, summary, rows)
+    assert list(result.roofline_errors().model) == ["b"]
+    assert any(line.startswith("CALIBRATION ERROR: 1 timing(s)") for line in result.notes())
+    table = result.roofline_table().set_index("model")
+    assert table.loc["a", "fraction of roofline, torch"] == pytest.approx(0.5)

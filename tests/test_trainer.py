@@ -201,9 +201,44 @@ def test_the_mnv4_adamw_preset_trains_our_mnv4(image_root, tmp_path):
                          recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
     run = trainer.Trainer(config)
     assert isinstance(run.optimizer, torch.optim.AdamW)
-    assert run.model.dropout.p == 0.2  # Tab. 10's classifier dropout for Conv-M
-    assert run.schedule.peak_lr == pytest.approx(0.004 * 4 / 4096)
+    assert run.model.dropout.p == run.recipe.dropout  # Tab. 10's classifier dropout
+    assert run.schedule.peak_lr == pytest.approx(run.recipe.lr * 4 / run.recipe.batch_size)
     assert run.fit().joinpath(trainer.FINAL_WEIGHTS).exists()
+
+
+def test_mixup_and_cutmix_come_from_timm_with_soft_targets(image_root, tmp_path):
+    from timm.data import Mixup
+    from timm.loss import SoftTargetCrossEntropy
+
+    config = tiny_config(image_root, tmp_path / "mix", model="mnv4_conv_s", recipe="mnv4_conv_l",
+                         recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32, "mixup_probability": 1.0})
+    run = trainer.Trainer(config)
+    assert isinstance(run.mixup, Mixup) and isinstance(run.criterion, SoftTargetCrossEntropy)
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
+    mixed, targets = run.mixup(images, labels)
+    assert targets.shape == (4, run.num_classes) and torch.allclose(targets.sum(1), torch.ones(4))
+    assert (targets.max(1).values < 1).all()  # every target is soft
+    assert run.fit().joinpath(trainer.FINAL_WEIGHTS).exists()
+
+
+def test_mixup_needs_an_even_batch(image_root, tmp_path):
+    config = tiny_config(image_root, tmp_path / "odd", model="mnv4_conv_s", recipe="mnv4_conv_l", batch_size=3,
+                         recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
+    with pytest.raises(trainer.MobileReproError, match="must be even, got 3"):
+        trainer.Trainer(config)
+
+
+def test_l2_regularization_adds_the_penalty_of_the_decaying_weights_to_the_loss(image_root, tmp_path):
+    config = tiny_config(image_root, tmp_path / "l2", model="mnv4_conv_s", recipe="mnv4_conv_s",
+                         recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
+    run = trainer.Trainer(config)
+    decaying = [p for group in run.optimizer.param_groups if group["decays"] for p in group["params"]]
+    assert run.l2_parameters == decaying and all(p.ndim > 1 for p in decaying)
+    run.criterion = lambda outputs, labels: outputs.sum() * 0  # leave only the penalty
+    with torch.no_grad():
+        penalty = run.recipe.l2_regularization * sum(p.pow(2).sum() for p in decaying)
+    loss = run._step(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0]))
+    assert float(loss) == pytest.approx(float(penalty), rel=1e-5)
 
 
 def test_a_model_without_the_recipes_options_is_a_clear_error(image_root, tmp_path):

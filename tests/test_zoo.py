@@ -21,7 +21,7 @@ def test_zoo_covers_the_table1_population():
     assert len(zoo.model_names()) >= 20
 
 
-@pytest.mark.parametrize("name", zoo.model_names())
+@pytest.mark.parametrize("name", zoo.model_names(variants=True))
 def test_every_model_builds_and_runs_forward(name):
     spec = zoo.get_spec(name)
     model = reparameterize_model(zoo.build_model(name))

@@ -137,7 +137,7 @@ def cmd_book(args) -> int:
 def cmd_models(args) -> int:
     from mobilerepro.models import zoo
 
-    for name in zoo.model_names():
+    for name in zoo.model_names(variants=True):
         spec = zoo.get_spec(name)
         print(f"{name:24s} {spec.family:18s} {spec.source:34s} {spec.input_size[1]}x{spec.input_size[2]}")
     return 0

@@ -71,7 +71,8 @@ class EvalTransform:
 @dataclass(frozen=True)
 class TrainTransform:
     """Random-resized crop (`scale` = area range), horizontal flip, optional AutoAugment (ImageNet policy) or
-    RandAugment (`randaugment_ops` layers at `randaugment_magnitude`), normalisation."""
+    RandAugment (`randaugment_ops` layers at `randaugment_magnitude`, on `randaugment_probability` of the images),
+    normalisation."""
 
     size: int = 224
     scale: tuple[float, float] = (0.08, 1.0)
@@ -80,14 +81,18 @@ class TrainTransform:
     augmentation: str = "none"
     randaugment_ops: int = 2
     randaugment_magnitude: int = 9
+    randaugment_probability: float = 1.0
     normalisation: str = "imagenet"
 
     def build(self) -> v2.Compose:
         mode = INTERPOLATIONS[_choice("interpolation", self.interpolation, INTERPOLATIONS)]
+        randaugment = v2.RandAugment(self.randaugment_ops, self.randaugment_magnitude, interpolation=mode)
+        if self.randaugment_probability < 1.0:
+            randaugment = v2.RandomApply([randaugment], p=self.randaugment_probability)
         augment = {
             "none": [],
             "autoaugment": [v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET, interpolation=mode)],
-            "randaugment": [v2.RandAugment(self.randaugment_ops, self.randaugment_magnitude, interpolation=mode)],
+            "randaugment": [randaugment],
         }[_choice("augmentation", self.augmentation, AUGMENTATIONS)]
         return v2.Compose([
             v2.ToImage(),

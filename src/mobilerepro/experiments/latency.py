@@ -1,8 +1,13 @@
 """The latency template: the pipeline every latency chapter shares, written once.
 
-build each candidate (inference form) -> count params and MACs -> optionally export it to Core ML and count its ops
--> time all candidates on every backend in interleaved rounds -> one row per (candidate, backend) -> the chapter's
-own analysis and evidence -> (base class) verdicts, result files, figure.
+build each candidate (inference form) -> record its layers (params, MACs, the roofline's bytes) -> optionally export
+it to Core ML and count its ops -> measure this machine's peaks -> time all candidates on every backend in
+interleaved rounds -> one row per (candidate, backend), each CPU timing with its roofline floor and its fraction of
+the roofline -> the chapter's own analysis and evidence -> (base class) verdicts, result files, figure.
+
+The floor is what the roofline allows on this machine (PeakMACs: the best any backend's GEMM or convolution kernels
+reach; PeakMemBW: the best large copy; fp32). A timing below it means the peaks were measured too low: it is flagged
+as a calibration error in the rows and the summary box, never silently plotted.
 
 A latency chapter is then its candidates (`candidates`), its analysis (`analyse`), its figure and its tables.
 """
@@ -20,11 +25,13 @@ from tqdm import tqdm
 from mobilerepro import MobileReproError
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.export.onnx import one_line
-from mobilerepro.measure.complexity import measure_complexity
+from mobilerepro.measure.complexity import LayerCost, count_params, layer_costs
 from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency
+from mobilerepro.measure.roofline import MachinePeaks, measure_peaks
 from mobilerepro.verdicts import Spreads
 
 ALL_BACKENDS = ["torch", "onnxruntime", "openvino", "cuda", "coreml"]
+CPU_BACKENDS = ("torch", "onnxruntime", "openvino")  # the ones this machine's roofline bounds
 LATENCY_STATISTICS = ("min", "median")
 
 
@@ -81,6 +88,15 @@ class Candidate:
         return "/".join(str(value) for value in self.key.values())
 
 
+@dataclass
+class Prepared:
+    """A built candidate: the model in inference form, its input size and its multiplying layers."""
+
+    model: object
+    input_size: tuple[int, int, int]
+    layers: list[LayerCost]
+
+
 def zoo_candidate(name: str, seed: int, meta: dict | None = None, *, census: bool = False) -> Candidate:
     """A zoo model in inference form (reparameterised, eval mode), keyed by its name."""
     from mobilerepro.models import zoo
@@ -132,40 +148,53 @@ class LatencyExperiment(Experiment):
     def candidates(self, config: LatencyConfig) -> list[Candidate]:
         raise NotImplementedError
 
-    def analyse(self, config: LatencyConfig, frame: pd.DataFrame, built: dict) -> tuple[dict, list]:
-        """The chapter's own summary fields and its evidence, from the rows (and the built models, by name)."""
+    def analyse(self, config: LatencyConfig, frame: pd.DataFrame, prepared: dict[str, Prepared],
+                peaks: MachinePeaks) -> tuple[dict, list]:
+        """The chapter's own summary fields and its evidence, from the rows, the prepared candidates (by name) and
+        this machine's peaks."""
         raise NotImplementedError
 
     # The pipeline ----------------------------------------------------------------------------------------------------
     def measure(self, config: LatencyConfig, directory: Path, progress: bool) -> Outcome:
         candidates = self.candidates(config)
         exporting = getattr(config, "coreml_export", False) and any(c.census for c in candidates)
-        built, records = {}, []
+        prepared, records = {}, []
         with tempfile.TemporaryDirectory(prefix="mobilerepro-coreml-") as scratch:
             description = "building + counting" + (" + Core ML" if exporting else "")
             for candidate in tqdm(candidates, desc=description, unit="model", disable=not progress):
                 record = {**candidate.key, **candidate.meta}
                 try:
                     model = candidate.build()
-                    counts = measure_complexity(model, candidate.input_size)
+                    layers = layer_costs(model, candidate.input_size)
                 except Exception as error:  # noqa: BLE001 - recorded on the candidate's rows
                     record["error"] = f"build/count failed: {one_line(error)}"
                 else:
-                    record.update(params=counts.params, macs=counts.macs)
+                    record.update(params=count_params(model), macs=sum(layer.macs for layer in layers))
                     if exporting and candidate.census:
                         record.update(coreml_census(model, candidate.input_size, Path(scratch) / candidate.name))
-                    built[candidate.name] = (model, candidate.input_size)
+                    prepared[candidate.name] = Prepared(model, candidate.input_size, layers)
                 records.append(record)
+        peaks = measure_peaks([b for b in config.backends if b in CPU_BACKENDS] or ["torch"], threads=config.threads,
+                              repeats=2 if config.profile == "smoke" else 5)
         measurements = {(m.model, m.backend): m for m in measure_latency(
-            built, config.backends, config.plan, onnx_exporter=config.onnx_exporter, progress=progress)}
+            {name: (p.model, p.input_size) for name, p in prepared.items()}, config.backends, config.plan,
+            onnx_exporter=config.onnx_exporter, progress=progress)}
         frame = self._rows(config, candidates, records, measurements)
         if not (frame.status == "ok").any():
             raise MobileReproError(f"nothing could be timed on any backend; see the 'reason' column of "
                                    f"{self.files['rows']}")
-        analysis, evidence = self.analyse(config, frame, built)
+        floors = {name: peaks.floor_ms(p.layers) for name, p in prepared.items()}
+        # the rows are candidate-major, backend-minor (`_rows`)
+        frame["roofline_floor_ms"] = [floors.get(c.name) if backend in CPU_BACKENDS else None
+                                      for c in candidates for backend in config.backends]
+        frame["fraction_of_roofline"] = frame.roofline_floor_ms / frame.min_ms
+        frame["below_floor"] = frame.fraction_of_roofline > 1
+        analysis, evidence = self.analyse(config, frame, prepared, peaks)
         backends = [{**asdict(BACKENDS[name].availability()), "description": BACKENDS[name].description}
                     for name in config.backends]
-        return Outcome(frame, {"backends": backends, "candidates": records, **analysis}, evidence)
+        return Outcome(frame, {"backends": backends, "candidates": records,
+                               "peaks": {**asdict(peaks), "ridge_point_fp32": peaks.ridge_point}, **analysis},
+                       evidence)
 
     def _rows(self, config, candidates, records, measurements) -> pd.DataFrame:
         from mobilerepro.measure.latency import Measurement
@@ -229,10 +258,35 @@ class LatencyResult(Result):
         return [f"{'/'.join(str(v) for k, v in c.items() if k in ('model', 'variant'))}: {c['coreml_reason']}"
                 for c in self.summary["candidates"] if c.get("coreml_status") == "failed"]
 
+    def roofline_errors(self) -> pd.DataFrame:
+        """Timings faster than this machine's roofline allows: the peaks were measured too low."""
+        return self.rows[self.rows.below_floor.fillna(False).astype(bool)]
+
     def notes(self) -> list[str]:
         unavailable = [f"{b['backend']} ({b['reason']})" for b in self.summary["backends"] if not b["available"]]
         lines = ["unavailable here: " + "; ".join(unavailable)] if unavailable else []
+        lines.append(self.peaks_line())
+        errors = self.roofline_errors()
+        if len(errors):
+            lines.append(f"CALIBRATION ERROR: {len(errors)} timing(s) below their roofline floor (the measured peaks "
+                         "are too low); see the roofline table")
         return lines + [f"Core ML export failed for {failure}" for failure in self.coreml_failures()]
+
+    def roofline_table(self) -> pd.DataFrame:
+        """Per CPU timing: the roofline floor on this machine and the fraction of it the measured minimum reaches."""
+        keys = [c for c in ("model", "variant", "form") if c in self.rows.columns]
+        ok = self.ok()[self.ok().roofline_floor_ms.notna()]
+        wide = ok.pivot_table(index=keys, columns="backend", values="fraction_of_roofline", sort=False)
+        floors = ok.drop_duplicates(keys).set_index(keys).roofline_floor_ms.rename("roofline floor (ms)")
+        table = pd.concat([floors, wide.add_prefix("fraction of roofline, ")], axis=1).reset_index()
+        return table
+
+    def peaks_line(self) -> str:
+        peaks = self.summary["peaks"]
+        per_backend = ", ".join(f"{b} {v / 1e9:.1f}" for b, v in peaks["by_backend"].items())
+        return (f"roofline here ({peaks['threads']} thread(s), fp32): PeakMACs {peaks['peak_macs'] / 1e9:.1f} GMAC/s "
+                f"(best kernel of any backend; per backend {per_backend}), PeakMemBW "
+                f"{peaks['peak_bandwidth'] / 1e9:.1f} GB/s, ridge point {peaks['ridge_point_fp32']:.2f} MACs/byte")
 
     def interrupted(self) -> str | None:
         planned = self.summary["timing"]["rounds"]
@@ -243,4 +297,4 @@ class LatencyResult(Result):
         return None
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"failures": self.failures()}
+        return {"failures": self.failures(), "roofline": self.roofline_table()}

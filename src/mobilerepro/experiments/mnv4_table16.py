@@ -12,7 +12,7 @@ bootstrap CI, and their paired difference judge the paper's claim that the roofl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -29,7 +29,7 @@ from mobilerepro.experiments.latency import (
     timing_profiles,
     zoo_candidate,
 )
-from mobilerepro.measure.roofline import layer_costs, measure_peaks, model_time, pareto_front, ridge_cost
+from mobilerepro.measure.roofline import pareto_front, ridge_cost
 from mobilerepro.measure.stats import paired_difference_ci, spearman, spearman_with_ci
 from mobilerepro.models import zoo
 from mobilerepro.report import save_figure
@@ -83,11 +83,7 @@ class Table16Result(LatencyResult):
         return {**super().tables(), "calibration": self.calibration_table(), "pareto": self.pareto_table()}
 
     def summary_numbers(self) -> list[str]:
-        peaks = self.summary["peaks"]
-        numbers = [f"this machine ({peaks['threads']} thread): PeakMACs {peaks['peak_macs'] / 1e9:.1f} GMAC/s, "
-                   f"PeakMemBW {peaks['peak_bandwidth'] / 1e9:.1f} GB/s, ridge point {peaks['ridge_point_fp32']:.2f} "
-                   "MACs/byte (fp32)"]
-        numbers += [f"{backend}: ρ(latency, roofline) {c['roofline']['rho']:.3f}, ρ(latency, MACs) "
+        numbers = [f"{backend}: ρ(latency, roofline) {c['roofline']['rho']:.3f}, ρ(latency, MACs) "
                     f"{c['macs']['rho']:.3f}; best-ranking RP here {c['best_ridge_point']:g}"
                     for backend, c in self.summary["calibration"].items()]
         return numbers
@@ -118,12 +114,9 @@ class Table16(LatencyExperiment):
                                                   "top1": paper.value(zoo.get_spec(name).published.get("top1"))})
                 for name in config.models]
 
-    def analyse(self, config: Table16Config, frame: pd.DataFrame, built: dict):
-        peaks = measure_peaks(threads=config.threads)
-        costs = {name: layer_costs(model, size) for name, (model, size) in built.items()}
-        predicted = {name: 1e3 * model_time(c, peaks.peak_macs, peaks.peak_bandwidth, FP32_BYTES)
-                     for name, c in costs.items()}
-        frame["predicted_ms"] = frame.model.map(predicted)
+    def analyse(self, config: Table16Config, frame: pd.DataFrame, prepared: dict, peaks):
+        costs = {name: p.layers for name, p in prepared.items()}
+        frame["predicted_ms"] = frame.model.map({name: peaks.floor_ms(c, FP32_BYTES) for name, c in costs.items()})
         calibration, evidence = {}, []
         for backend, group in frame[frame.status == "ok"].groupby("backend", sort=False):
             if len(group) < 3:  # no rank correlation (the claim asks for far more before it judges)
@@ -153,8 +146,7 @@ class Table16(LatencyExperiment):
             ranked.top1.to_numpy())].tolist()} for rp in SWEEP]
         ridge_costs = {m: {str(rp): ridge_cost(costs[m], rp, config.sweep_bytes_per_element) for rp in self.panels()}
                        for m in ranked.model}
-        return {"peaks": {**asdict(peaks), "ridge_point_fp32": peaks.ridge_point}, "calibration": calibration,
-                "sweep": sweep, "ridge_costs": ridge_costs}, evidence
+        return {"calibration": calibration, "sweep": sweep, "ridge_costs": ridge_costs}, evidence
 
     @staticmethod
     def panels() -> list[float]:

@@ -103,7 +103,7 @@ class MQATable(LatencyExperiment):
         size = (3, config.input_size, config.input_size)
         return [Candidate({"variant": name}, lambda spec=spec: build(spec), size) for name, spec in VARIANTS.items()]
 
-    def analyse(self, config: MQAConfig, frame: pd.DataFrame, built: dict):
+    def analyse(self, config: MQAConfig, frame: pd.DataFrame, prepared: dict, peaks):
         increments, evidence = {}, []
         for backend, group in frame[frame.status == "ok"].groupby("backend", sort=False):
             t = group.set_index("variant")[config.statistic_column]

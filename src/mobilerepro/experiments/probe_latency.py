@@ -118,7 +118,7 @@ class ProbeExperiment(LatencyExperiment):
         entries = paper.load("mobileone")[self.name]["latency_ms"]
         return {name: paper.value(entry) / paper.value(entries[self.reference]) for name, entry in entries.items()}
 
-    def analyse(self, config: ProbeRunConfig, frame: pd.DataFrame, built: dict):
+    def analyse(self, config: ProbeRunConfig, frame: pd.DataFrame, prepared: dict, peaks):
         evidence = []
         for backend in frame[frame.status == "ok"].backend.unique():
             for claim, variants in self.slower_than_reference.items():

@@ -117,7 +117,7 @@ class Table1(LatencyExperiment):
 
         return [zoo_candidate(name, config.seed, meta(zoo.get_spec(name))) for name in config.models]
 
-    def analyse(self, config: Table1Config, frame: pd.DataFrame, built: dict):
+    def analyse(self, config: Table1Config, frame: pd.DataFrame, prepared: dict, peaks):
         correlations = {}
         for backend, ok in frame[frame.status == "ok"].groupby("backend", sort=False):
             if len(ok) < 3:  # no rank correlation (the claims ask for far more before they judge)

@@ -124,7 +124,7 @@ class Table7(LatencyExperiment):
         return [Candidate({"variant": v, "form": form}, lambda v=v, form=form: build(v, form), INPUT_SIZE)
                 for v in config.variants for form in FORMS]
 
-    def analyse(self, config: Table7Config, frame: pd.DataFrame, built: dict):
+    def analyse(self, config: Table7Config, frame: pd.DataFrame, prepared: dict, peaks):
         fused = frame[frame.form == "fused"].drop_duplicates("variant").set_index("variant")
         evidence = []
         for variant in config.variants:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -46,36 +46,134 @@ def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> np.ndar
     return mask
 
 
+# Kernels that reach a backend's compute peak: square GEMMs, a 3x3 and a 1x1 convolution (MACs of each in the
+# name). Every backend runs every kernel; its peak is its best, the machine's peak the best of any backend.
+GEMM_SIZES = (512, 1024, 2048)
+CONVOLUTIONS = ((256, 256, 3, 28), (512, 512, 1, 28))  # (in, out, kernel, spatial)
+COPY_MEGABYTES = (256, 512)  # well beyond the last-level cache of a laptop or server CPU
+
+
 @dataclass(frozen=True)
 class MachinePeaks:
-    """This machine's measured compute and memory peaks (fp32, the given threads)."""
+    """This machine's measured compute and memory peaks (fp32, the given threads): PeakMACs is the best any backend's
+    GEMM or convolution kernels reached, PeakMemBW the best copy beyond the caches; `by_backend` keeps each
+    backend's own compute peak (MAC/s) and `kernels` every measurement."""
 
     peak_macs: float  # MAC/s
     peak_bandwidth: float  # byte/s
     threads: int
+    by_backend: dict = field(default_factory=dict)
+    kernels: list = field(default_factory=list)
 
     @property
     def ridge_point(self) -> float:
         return self.peak_macs / self.peak_bandwidth
 
+    def floor_ms(self, layers: Sequence[LayerCost], bytes_per_element: float = 4) -> float:
+        """The roofline floor of a model: no correct timing on this machine can be faster."""
+        return 1e3 * model_time(layers, self.peak_macs, self.peak_bandwidth, bytes_per_element)
 
-def measure_peaks(*, threads: int = 1, matmul_size: int = 1536, copy_megabytes: int = 256,
+
+def _onnx_kernel(kind: str, shape: tuple) -> bytes:
+    """A one-node ONNX model: MatMul of two n x n inputs, or Conv of an input with a constant weight."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if kind == "gemm":
+        n = shape[0]
+        inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b")]
+        node, initializers = helper.make_node("MatMul", ["a", "b"], ["y"]), []
+        output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])
+    else:
+        cin, cout, k, hw = shape
+        inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, cin, hw, hw])]
+        weight = np.random.default_rng(0).standard_normal((cout, cin, k, k)).astype(np.float32)
+        initializers = [numpy_helper.from_array(weight, "w")]
+        node = helper.make_node("Conv", ["a", "w"], ["y"], pads=[k // 2] * 4)
+        output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, hw, hw])
+    graph = helper.make_graph([node], kind, inputs, [output], initializer=initializers)
+    return onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def _kernels() -> list[tuple[str, tuple, int]]:
+    """(kind, shape, MACs) of every kernel the peaks are measured with."""
+    gemms = [("gemm", (n,), n**3) for n in GEMM_SIZES]
+    convs = [("conv", c, c[0] * c[1] * c[2] ** 2 * c[3] ** 2) for c in CONVOLUTIONS]
+    return gemms + convs
+
+
+def _runner(backend: str, kind: str, shape: tuple, threads: int):
+    """A function that runs the kernel once on `backend`, inputs already in place; None when the backend is not
+    installed here."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if kind == "gemm":
+        feed = {"a": rng.standard_normal(shape * 2, dtype=np.float32),
+                "b": rng.standard_normal(shape * 2, dtype=np.float32)}
+    else:
+        feed = {"a": rng.standard_normal((1, shape[0], shape[3], shape[3]), dtype=np.float32)}
+    if backend == "torch":
+        import torch.nn.functional as F
+
+        tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
+        if kind == "gemm":
+            return lambda: torch.mm(tensors["a"], tensors["b"])
+        weight = torch.randn(shape[1], shape[0], shape[2], shape[2])
+        return lambda: F.conv2d(tensors["a"], weight, padding=shape[2] // 2)
+    model = _onnx_kernel(kind, shape)
+    if backend == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return lambda: session.run(None, feed)
+    if backend == "openvino":
+        import openvino as ov
+
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(model, b""), "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
+        values = list(feed.values())
+        return lambda: request.infer(values)
+    return None
+
+
+def measure_peaks(backends: Sequence[str] = ("torch", "onnxruntime", "openvino"), *, threads: int = 1,
                   repeats: int = 5) -> MachinePeaks:
-    """PeakMACs from a large fp32 matmul (n^3 MACs) and PeakMemBW from a large copy (read + write), best of
-    `repeats` (the peak is what the hardware can do, not what a disturbed run did)."""
+    """Compute peaks per backend from every kernel (best of `repeats` after a warm-up), the machine's PeakMACs as
+    the best of them, and PeakMemBW as the best large copy (read + write). A backend that cannot run here is
+    skipped."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    kernels, by_backend = [], {}
     try:
-        a, b = torch.randn(matmul_size, matmul_size), torch.randn(matmul_size, matmul_size)
-        torch.mm(a, b)
-        mm_seconds = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
-        source = torch.empty(copy_megabytes * 2**20 // 4)
-        target = torch.empty_like(source)
-        target.copy_(source)
-        copy_seconds = min(_seconds(lambda: target.copy_(source)) for _ in range(repeats))
+        for backend in backends:
+            for kind, shape, macs in _kernels():
+                try:
+                    run = _runner(backend, kind, shape, threads)
+                except ImportError:
+                    run = None
+                if run is None:
+                    break
+                run()
+                seconds = min(_seconds(run) for _ in range(repeats))
+                kernels.append({"backend": backend, "kernel": f"{kind} {'x'.join(map(str, shape))}",
+                                "macs": macs, "mac_per_s": macs / seconds})
+                by_backend[backend] = max(by_backend.get(backend, 0.0), macs / seconds)
+        bandwidth = 0.0
+        for megabytes in COPY_MEGABYTES:
+            source = torch.empty(megabytes * 2**20 // 4)
+            target = torch.empty_like(source)
+            target.copy_(source)
+            seconds = min(_seconds(lambda: target.copy_(source)) for _ in range(repeats))  # noqa: B023
+            bandwidth = max(bandwidth, 2 * source.numel() * 4 / seconds)
     finally:
         torch.set_num_threads(previous)
-    return MachinePeaks(matmul_size**3 / mm_seconds, 2 * source.numel() * 4 / copy_seconds, threads)
+    return MachinePeaks(max(by_backend.values()), bandwidth, threads, by_backend, kernels)
 
 
 def _seconds(work) -> float:

@@ -12,9 +12,10 @@ Read alongside the paper:
   layer scale, residual.
 - Appendix Tabs. 11, 12, 14, 15 — the models Conv-S, Conv-M, Conv-L, Hybrid-M, Hybrid-L, written below as data in
   the tables' row order (block type, kernels, expansion, output channels, stride). The layer lists agree block by
-  block with timm 1.0.31's `_gen_mobilenet_v4` and with the official TF code; Hybrid-M here is the *code's*
-  version (`hybrid_m`), the one timm and the official weights use. The paper's Tab. 13 differs from the code; its
-  rows are not available to us, so it is not offered yet.
+  block with timm 1.0.31's `_gen_mobilenet_v4` and with the official TF code; `hybrid_m` is the *code's* Hybrid-M,
+  the one timm and the official weights use. The paper's Tab. 13 prints a different Hybrid-M; it is offered as
+  `hybrid_m_tab13` (its MQA rows print only their width, so their heads, key dimension and KV stride are the
+  code's).
 - Head for all models: 1x1 conv to 960 (last stage) -> global average pool -> 1x1 conv 1280 + BN + act -> linear.
   Hybrid models use layer scale (init 1e-5) in UIB and MQA blocks; Hybrid-L uses GELU, the others ReLU.
 
@@ -181,7 +182,20 @@ HYBRID_L = MobileNetV4Spec("hybrid_l", 24, (
     (Conv(1, 960),),
 ), activation="gelu", layer_scale=1e-5, input_size=384)
 
-SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L)}
+# Tab. 13 as printed: expansions are the printed expanded widths over each block's input channels.
+HYBRID_M_TAB13 = MobileNetV4Spec("hybrid_m_tab13", 32, (
+    (FusedIB(3, 4.0, 48, 2),),
+    (UIB(3, 5, 4.0, 80, 2), UIB(3, 3, 2.0, 80)),
+    (UIB(3, 5, 6.0, 160, 2), *_repeat(UIB(3, 3, 4.0, 160), 2), UIB(3, 5, 4.0, 160), MQA(4, 64, 2, 160),
+     UIB(3, 3, 4.0, 160), MQA(4, 64, 2, 160), UIB(3, 0, 4.0, 160), MQA(4, 64, 2, 160), UIB(0, 0, 4.0, 160),
+     MQA(4, 64, 2, 160), UIB(3, 0, 4.0, 160)),
+    (UIB(5, 5, 6.0, 256, 2), UIB(5, 5, 4.0, 256), *_repeat(UIB(3, 5, 4.0, 256), 2), UIB(0, 0, 4.0, 256),
+     UIB(3, 0, 4.0, 256), UIB(3, 5, 2.0, 256), MQA(4, 64, 1, 256), UIB(5, 5, 4.0, 256), MQA(4, 64, 1, 256),
+     UIB(0, 0, 4.0, 256), MQA(4, 64, 1, 256), UIB(0, 0, 4.0, 256), MQA(4, 64, 1, 256), UIB(5, 0, 4.0, 256)),
+    (Conv(1, 960),),
+), layer_scale=1e-5, input_size=256)
+
+SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L, HYBRID_M_TAB13)}
 
 
 def with_attention(spec: MobileNetV4Spec, row: MQA, count: int = 3) -> MobileNetV4Spec:

@@ -30,6 +30,7 @@ class ModelSpec:
     source: str
     builder: Callable[..., torch.nn.Module]
     input_size: tuple[int, int, int] = (3, 224, 224)
+    variant_of: str | None = None  # another form of a zoo model (e.g. as printed vs as coded): not in populations
 
     @property
     def published(self) -> dict:
@@ -67,10 +68,10 @@ def _mobilerepro(model_name: str) -> Callable[..., torch.nn.Module]:
     return build
 
 
-def _spec(name, family, paper_ref, source, input_size=(3, 224, 224)) -> ModelSpec:
+def _spec(name, family, paper_ref, source, input_size=(3, 224, 224), variant_of=None) -> ModelSpec:
     library, _, model_name = source.partition(":")
     builder = {"timm": _timm, "torchvision": _torchvision, "mobilerepro": _mobilerepro}[library](model_name)
-    return ModelSpec(name, family, paper_ref, source, builder, input_size)
+    return ModelSpec(name, family, paper_ref, source, builder, input_size, variant_of)
 
 
 _ZOO: dict[str, ModelSpec] = {
@@ -104,12 +105,17 @@ _ZOO: dict[str, ModelSpec] = {
             _spec(f"mnv4_{name}", "MobileNetV4", "Qin et al. 2024", f"mobilerepro:mobilenetv4.{name}", (3, size, size))
             for name, size in (("conv_s", 224), ("conv_m", 256), ("conv_l", 384), ("hybrid_m", 256), ("hybrid_l", 384))
         ),
+        _spec("mnv4_hybrid_m_tab13", "MobileNetV4", "Qin et al. 2024 (Tab. 13 as printed)",
+              "mobilerepro:mobilenetv4.hybrid_m_tab13", (3, 256, 256), variant_of="mnv4_hybrid_m"),
     )
 }
 
 
-def model_names(family: str | None = None) -> list[str]:
-    return [name for name, spec in _ZOO.items() if family is None or spec.family == family]
+def model_names(family: str | None = None, *, variants: bool = False) -> list[str]:
+    """The zoo's models (of `family`); other forms of a model (`variant_of`) only when `variants`, so that a
+    population (Table 1's, Tab. 16's) counts each model once."""
+    return [name for name, spec in _ZOO.items() if (family is None or spec.family == family)
+            and (variants or spec.variant_of is None)]
 
 
 def families() -> list[str]:

@@ -1,7 +1,8 @@
 """Training recipes: presets read from `paper/recipes.yaml`, and the per-step schedules they imply.
 
 - LR: linear warm-up to `lr * batch / reference_batch` (the linear scaling rule; the reference batch is the
-  paper's), then cosine decay to zero (MobileOne §4; MobileNetV4 Tab. 10).
+  paper's), then cosine decay to `cosine_alpha` x that peak (MobileOne §4: to zero; MobileNetV4 Tab. 10: its
+  "cosine decay alpha", 0.001 for Hybrid-L).
 - Weight decay: annealed from `weight_decay` to `final_weight_decay` on *the same cosine* as the LR (MobileOne §4,
   Tab. 8: 1e-4 -> 1e-5); constant when `final_weight_decay` is None. Never applied to norm parameters and biases
   when `no_decay_on_norm_and_bias`.
@@ -33,15 +34,23 @@ class Recipe:
     lr: float = 0.1
     momentum: float = 0.9  # SGD; not stated by MobileOne
     nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)  # AdamW; not stated by MobileNetV4
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW (MobileNetV4 Tab. 10 states them per model)
+    eps: float = 1e-8  # AdamW; torch's default where a recipe states none
     warmup_epochs: float = 0.0
+    cosine_alpha: float = 0.0  # the cosine ends at this fraction of the peak LR
     weight_decay: float = 1e-4
     final_weight_decay: float | None = None
     no_decay_on_norm_and_bias: bool = True
+    l2_regularization: float = 0.0  # an L2 penalty on the decaying weights added to the loss (MNv4 Conv-S)
     label_smoothing: float = 0.1
     ema_decay: float | None = None
     augmentation: str = "none"
     randaugment_magnitude: int = 9
+    randaugment_probability: float = 1.0  # applied to this share of the images
+    mixup_probability: float = 0.0  # Mixup or CutMix on this share of the batches (timm's Mixup)
+    mixup_alpha: float = 0.8
+    cutmix_alpha: float = 1.0
+    mixup_switch_probability: float = 0.5  # CutMix instead of Mixup on this share of the mixed batches
     dropout: float | None = None
     drop_path: float | None = None
     resolution_stages: tuple[tuple[int, int], ...] = ((0, 224),)
@@ -54,6 +63,9 @@ class Recipe:
             raise MobileReproError(f"a recipe needs at least one epoch, got {self.epochs}")
         if not self.resolution_stages or self.resolution_stages[0][0] != 0:
             raise MobileReproError("resolution_stages must start at epoch 0")
+        for name in ("cosine_alpha", "randaugment_probability", "mixup_probability", "mixup_switch_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise MobileReproError(f"recipe setting {name} must lie in [0, 1], got {getattr(self, name)}")
 
     def with_overrides(self, **overrides) -> Recipe:
         unknown = sorted(set(overrides) - {f.name for f in fields(self)})
@@ -93,6 +105,8 @@ def preset(name: str) -> Recipe:
     for entry in reversed(chain):
         settings.update({k: v["value"] if isinstance(v, dict) else v for k, v in entry.items() if k != "inherits"})
     settings["resolution_stages"] = tuple(tuple(stage) for stage in settings.get("resolution_stages", [[0, 224]]))
+    if "betas" in settings:
+        settings["betas"] = tuple(settings["betas"])
     return Recipe(**settings)
 
 
@@ -129,7 +143,8 @@ class Schedule:
     def lr(self, step: int) -> float:
         if step < self.warmup_steps:
             return self.peak_lr * (step + 1) / self.warmup_steps
-        return self.peak_lr * cosine_fraction(step, self.warmup_steps, self.total_steps)
+        alpha = self.recipe.cosine_alpha
+        return self.peak_lr * (alpha + (1 - alpha) * cosine_fraction(step, self.warmup_steps, self.total_steps))
 
     def weight_decay(self, step: int) -> float:
         start, final = self.recipe.weight_decay, self.recipe.final_weight_decay
@@ -175,6 +190,6 @@ def build_optimizer(model: torch.nn.Module, schedule: Schedule) -> torch.optim.O
     if recipe.optimizer == "sgd":
         optimizer = torch.optim.SGD(groups, lr=schedule.peak_lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
     else:
-        optimizer = torch.optim.AdamW(groups, lr=schedule.peak_lr, betas=tuple(recipe.betas))
+        optimizer = torch.optim.AdamW(groups, lr=schedule.peak_lr, betas=tuple(recipe.betas), eps=recipe.eps)
     schedule.apply(optimizer, 0)
     return optimizer

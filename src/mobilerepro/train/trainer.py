@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
@@ -238,6 +239,9 @@ class Trainer:
                 f"{len(self.train_samples)} training images are fewer than one batch of {config.batch_size} "
                 f"per process ({self.distributed.world_size} processes)"
             )
+        if self.recipe.mixup_probability and config.batch_size % 2:
+            raise MobileReproError(f"Mixup/CutMix mixes the images of a batch in pairs: the batch size per process "
+                                   f"must be even, got {config.batch_size}")
         self.schedule = Schedule(self.recipe, self.epochs, steps, config.batch_size * self.distributed.world_size)
         self.optimizer = build_optimizer(self.model, self.schedule)
         amp = self.device.type == "cuda" if config.amp is None else config.amp
@@ -245,6 +249,17 @@ class Trainer:
                           else torch.float16) if amp else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=self.recipe.label_smoothing)
+        self.mixup = None
+        if self.recipe.mixup_probability > 0:
+            from timm.data import Mixup
+            from timm.loss import SoftTargetCrossEntropy
+
+            # Mixed targets are soft: the label smoothing moves into them, the loss takes soft targets.
+            self.mixup = Mixup(mixup_alpha=self.recipe.mixup_alpha, cutmix_alpha=self.recipe.cutmix_alpha,
+                               prob=self.recipe.mixup_probability, switch_prob=self.recipe.mixup_switch_probability,
+                               label_smoothing=self.recipe.label_smoothing, num_classes=self.num_classes)
+            self.criterion = SoftTargetCrossEntropy()
+        self.l2_parameters = [p for group in self.optimizer.param_groups if group["decays"] for p in group["params"]]
         self.ema = None
         if self.recipe.ema_decay:
             from timm.utils import ModelEmaV3
@@ -302,6 +317,7 @@ class Trainer:
         return TrainTransform(size=size, scale=tuple(self.config.crop_scale), interpolation=self.config.interpolation,
                               augmentation=self.recipe.augmentation,
                               randaugment_magnitude=self.recipe.randaugment_magnitude,
+                              randaugment_probability=self.recipe.randaugment_probability,
                               normalisation=self.config.normalisation)
 
     def eval_transform(self) -> EvalTransform:
@@ -333,8 +349,14 @@ class Trainer:
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         labels = labels.to(self.device, non_blocking=True)
         self.schedule.apply(self.optimizer, self.progress.global_step)
+        if self.mixup is not None:
+            # timm's Mixup draws from numpy's global generator: seed it per step so a resumed run mixes alike.
+            np.random.seed((self.config.seed * 1_000_003 + self.progress.global_step) % 2**32)
+            images, labels = self.mixup(images, labels)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             loss = self.criterion(self.network(images), labels)
+        if self.recipe.l2_regularization:
+            loss = loss + self.recipe.l2_regularization * sum(p.pow(2).sum() for p in self.l2_parameters)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
