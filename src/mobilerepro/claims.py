@@ -180,11 +180,9 @@ def parse_claim(paper_id: str, section: str, name: str, entry: dict) -> Claim:
 def all_claims() -> dict[str, Claim]:
     """Every claim of every paper data file, by id, in file order."""
     claims = {}
-    for name in paper.data_files():
-        data = paper.load(name)
-        header = data.get("paper")
-        if not header:
-            continue
+    papers = [paper.load(name) for name in paper.data_files() if paper.load(name).get("paper")]
+    for data in sorted(papers, key=lambda data: data["paper"].get("order", 0)):
+        header = data["paper"]
         for section, content in data.items():
             if isinstance(content, dict) and "claims" in content:
                 for claim_name, entry in content["claims"].items():

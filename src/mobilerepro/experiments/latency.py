@@ -175,7 +175,7 @@ class LatencyExperiment(Experiment):
                     prepared[candidate.name] = Prepared(model, candidate.input_size, layers)
                 records.append(record)
         peaks = measure_peaks([b for b in config.backends if b in CPU_BACKENDS] or ["torch"], threads=config.threads,
-                              repeats=2 if config.profile == "smoke" else 5)
+                              repeats=2 if config.profile == "smoke" else config.rounds * config.runs_per_round)
         measurements = {(m.model, m.backend): m for m in measure_latency(
             {name: (p.model, p.input_size) for name, p in prepared.items()}, config.backends, config.plan,
             onnx_exporter=config.onnx_exporter, progress=progress)}

@@ -128,9 +128,11 @@ def evidence(frame: pd.DataFrame, agreement: dict, classes: int) -> list:
             f"[{ref.top1_ci_low:.1f}, {ref.top1_ci_high:.1f}]")))
     if WRONG_MAPPING in rows.index:
         row, chance = rows.loc[WRONG_MAPPING], 100 / classes
+        # the ratio's interval from the two intervals: its lowest over the reference's highest and vice versa
         found.append(("wrong_mapping_visible", WRONG_MAPPING, Interval(
-            row.top1 / chance, row.top1_ci_low / chance, row.top1_ci_high / chance, int(row.images),
-            f"top-1 {row.top1:.2f} % = {row.top1 / chance:.1f}x chance ({chance:.2f} %)")))
+            row.top1 / ref.top1, row.top1_ci_low / ref.top1_ci_high, row.top1_ci_high / ref.top1_ci_low,
+            int(row.images), f"top-1 {row.top1:.2f} % vs {ref.top1:.2f} % (ratio {row.top1 / ref.top1:.3f}; "
+            f"chance is {chance:.2f} %)")))
     return found
 
 

@@ -46,10 +46,15 @@ def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> np.ndar
     return mask
 
 
-# Kernels that reach a backend's compute peak: square GEMMs, a 3x3 and a 1x1 convolution (MACs of each in the
-# name). Every backend runs every kernel; its peak is its best, the machine's peak the best of any backend.
-GEMM_SIZES = (512, 1024, 2048)
-CONVOLUTIONS = ((256, 256, 3, 28), (512, 512, 1, 28))  # (in, out, kernel, spatial)
+# Kernels that reach a backend's compute peak: square GEMMs, and dense 3x3 and 1x1 convolutions at the stage sizes of
+# mobile backbones (a backend may run a 3x3 convolution faster than its GEMM, e.g. with Winograd, and that counts:
+# the peak is the rate of nominal MACs). Every backend runs every kernel; its peak is its best, the machine's peak
+# the best of any backend.
+GEMM_SIZES = (256, 512, 1024)
+CONVOLUTIONS = (  # (in, out, kernel, spatial): the widths of MobileOne, RepVGG and MobileNet stages
+    (32, 32, 3, 112), (48, 48, 3, 56), (64, 64, 3, 56), (96, 96, 3, 28), (128, 128, 3, 28), (192, 192, 3, 14),
+    (256, 256, 3, 14), (256, 256, 1, 56), (512, 512, 1, 28),
+)
 COPY_MEGABYTES = (256, 512)  # well beyond the last-level cache of a laptop or server CPU
 
 
@@ -143,10 +148,10 @@ def _runner(backend: str, kind: str, shape: tuple, threads: int):
 
 
 def measure_peaks(backends: Sequence[str] = ("torch", "onnxruntime", "openvino"), *, threads: int = 1,
-                  repeats: int = 5) -> MachinePeaks:
-    """Compute peaks per backend from every kernel (best of `repeats` after a warm-up), the machine's PeakMACs as
-    the best of them, and PeakMemBW as the best large copy (read + write). A backend that cannot run here is
-    skipped."""
+                  repeats: int = 20) -> MachinePeaks:
+    """Compute peaks per backend from every kernel (the best of `repeats` runs after a warm-up: the same statistic
+    as a timing's minimum), the machine's PeakMACs as the best of them, and PeakMemBW as the best large copy (read +
+    write). A backend that cannot run here is skipped."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     kernels, by_backend = [], {}
