@@ -107,14 +107,18 @@ def zoo_candidate(name: str, seed: int, meta: dict | None = None, *, census: boo
                      spec.input_size, meta or {}, census)
 
 
+MIN_RANKED_MODELS = 3  # fewer models give no rank correlation at all (the claims ask for far more to judge)
+
+
 def ranked_population(names: list[str], chapter: str) -> list[str]:
     """Zoo names resolved to their canonical form; a rank correlation needs at least three models (the claims ask
     for more before they give a verdict)."""
     from mobilerepro.models import zoo
 
     models = [zoo.get_spec(name).name for name in names]
-    if len(models) < 3:
-        raise MobileReproError(f"{chapter} needs at least 3 models for a rank correlation, got {len(models)}")
+    if len(models) < MIN_RANKED_MODELS:
+        raise MobileReproError(f"{chapter} needs at least {MIN_RANKED_MODELS} models for a rank correlation, got "
+                               f"{len(models)}")
     return models
 
 
@@ -179,16 +183,11 @@ class LatencyExperiment(Experiment):
         measurements = {(m.model, m.backend): m for m in measure_latency(
             {name: (p.model, p.input_size) for name, p in prepared.items()}, config.backends, config.plan,
             onnx_exporter=config.onnx_exporter, progress=progress)}
-        frame = self._rows(config, candidates, records, measurements)
+        floors = {name: peaks.floor_ms(p.layers) for name, p in prepared.items()}
+        frame = self._rows(config, candidates, records, measurements, floors)
         if not (frame.status == "ok").any():
             raise MobileReproError(f"nothing could be timed on any backend; see the 'reason' column of "
                                    f"{self.files['rows']}")
-        floors = {name: peaks.floor_ms(p.layers) for name, p in prepared.items()}
-        # the rows are candidate-major, backend-minor (`_rows`)
-        frame["roofline_floor_ms"] = [floors.get(c.name) if backend in CPU_BACKENDS else None
-                                      for c in candidates for backend in config.backends]
-        frame["fraction_of_roofline"] = frame.roofline_floor_ms / frame.min_ms
-        frame["below_floor"] = frame.fraction_of_roofline > 1
         analysis, evidence = self.analyse(config, frame, prepared, peaks)
         backends = [{**asdict(BACKENDS[name].availability()), "description": BACKENDS[name].description}
                     for name in config.backends]
@@ -196,7 +195,8 @@ class LatencyExperiment(Experiment):
                                "peaks": {**asdict(peaks), "ridge_point_fp32": peaks.ridge_point}, **analysis},
                        evidence)
 
-    def _rows(self, config, candidates, records, measurements) -> pd.DataFrame:
+    def _rows(self, config, candidates, records, measurements, floors) -> pd.DataFrame:
+        """One row per (candidate, backend); a CPU timing carries its roofline floor and its fraction of it."""
         from mobilerepro.measure.latency import Measurement
 
         rows = []
@@ -205,8 +205,13 @@ class LatencyExperiment(Experiment):
             for backend in config.backends:
                 measurement = measurements.get((candidate.name, backend)) or Measurement(
                     candidate.name, backend, "failed", record.get("error", ""))
-                rows.append({**columns, "threads": config.threads, **measurement.record(config.max_relative_iqr)})
-        return pd.DataFrame.from_records(rows)
+                floor = floors.get(candidate.name) if backend in CPU_BACKENDS else None
+                rows.append({**columns, "threads": config.threads, **measurement.record(config.max_relative_iqr),
+                             "roofline_floor_ms": floor})
+        frame = pd.DataFrame.from_records(rows)
+        frame["fraction_of_roofline"] = frame.roofline_floor_ms / frame.min_ms
+        frame["below_floor"] = frame.fraction_of_roofline > 1
+        return frame
 
     def header(self, config: LatencyConfig) -> dict:
         return {**super().header(config), "timing": asdict(config.plan)}

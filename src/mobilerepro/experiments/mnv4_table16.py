@@ -21,6 +21,7 @@ import pandas as pd
 
 from mobilerepro import paper
 from mobilerepro.experiments.latency import (
+    MIN_RANKED_MODELS,
     Candidate,
     LatencyConfig,
     LatencyExperiment,
@@ -119,7 +120,7 @@ class Table16(LatencyExperiment):
         frame["predicted_ms"] = frame.model.map({name: peaks.floor_ms(c, FP32_BYTES) for name, c in costs.items()})
         calibration, evidence = {}, []
         for backend, group in frame[frame.status == "ok"].groupby("backend", sort=False):
-            if len(group) < 3:  # no rank correlation (the claim asks for far more before it judges)
+            if len(group) < MIN_RANKED_MODELS:
                 continue
             kwargs = {"resamples": config.bootstrap_resamples, "seed": config.seed}
             latency = group[config.statistic_column].to_numpy()

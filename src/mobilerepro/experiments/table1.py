@@ -19,6 +19,7 @@ import pandas as pd
 
 from mobilerepro import paper
 from mobilerepro.experiments.latency import (
+    MIN_RANKED_MODELS,
     Candidate,
     LatencyConfig,
     LatencyExperiment,
@@ -55,7 +56,7 @@ class Table1Result(LatencyResult):
             backend = entry["backend"]
             corr = self.summary["correlations"].get(backend)
             if corr is None:
-                reason = entry["reason"] if not entry["available"] else "fewer than 3 models timed"
+                reason = entry["reason"] if not entry["available"] else f"fewer than {MIN_RANKED_MODELS} models timed"
                 records.append({"backend": backend, "models": 0, "ρ latency–MACs [95% CI]": f"not measured: {reason}"})
                 continue
             records.append({
@@ -120,7 +121,7 @@ class Table1(LatencyExperiment):
     def analyse(self, config: Table1Config, frame: pd.DataFrame, prepared: dict, peaks):
         correlations = {}
         for backend, ok in frame[frame.status == "ok"].groupby("backend", sort=False):
-            if len(ok) < 3:  # no rank correlation (the claims ask for far more before they judge)
+            if len(ok) < MIN_RANKED_MODELS:
                 continue
             kwargs = {"resamples": config.bootstrap_resamples, "seed": config.seed}
             latency = ok[config.statistic_column].to_numpy()

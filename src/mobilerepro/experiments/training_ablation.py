@@ -55,9 +55,17 @@ class ReducedScale:
              if self.stem_stride == 2 else f"stem stride {self.stem_stride} instead of 2 (a larger last-stage map)"),
             f"random-resized-crop area {self.crop_scale[0]:g}-{self.crop_scale[1]:g} instead of 0.08-1",
             f"progressive resolution kept, its sizes scaled by {self.image_size}/224; eval without center crop",
-            "everything else is the paper's recipe (SGD, LR 0.1 x batch/256 on a cosine, WD 1e-4 -> 1e-5, label "
-            "smoothing 0.1, EMA 0.9995), over far fewer epochs",
+            recipe_line(preset("mobileone_s0s1")),
         ]
+
+
+def recipe_line(recipe) -> str:
+    """The recipe the runs keep, in words, from the preset (paper/recipes.yaml) rather than typed here."""
+    decay = (f"WD {recipe.weight_decay:g} -> {recipe.final_weight_decay:g}" if recipe.final_weight_decay is not None
+             else f"WD {recipe.weight_decay:g}")
+    return (f"everything else is the paper's recipe ({recipe.optimizer.upper()}, LR {recipe.lr:g} x batch/"
+            f"{recipe.batch_size} on a cosine, {decay}, label smoothing {recipe.label_smoothing:g}, EMA "
+            f"{recipe.ema_decay:g}), over far fewer epochs")
 
 
 REDUCED_SCALE = ReducedScale()
