@@ -19,7 +19,8 @@ IDS = list(experiments.registry())
 ENVIRONMENT_KEYS = {"cpu", "cpu_count", "threads", "os", "python", "packages", "git_commit", "profile", "timestamp"}
 VERDICT_KEYS = {"claim_id", "claim", "provenance", "scope", "ours", "verdict", "n", "rule"}
 # What a chapter notebook's code cells may do besides its parameters cell: fetch the result, then show parts of it.
-ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_figure", "show_markdown", "setup_markdown", "globals"}
+# Plus the result's `*_markdown()` texts: prose the library holds once for the chapters that share it.
+ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_figure", "show_markdown", "globals"}
 
 
 def strict_json(path):
@@ -55,7 +56,7 @@ def test_notebook_holds_no_logic(experiment_id):
             assert not isinstance(node, ast.For | ast.While | ast.If | ast.FunctionDef | ast.Lambda | ast.ListComp)
             if isinstance(node, ast.Call):
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
-                assert name in ALLOWED_CALLS, (experiment_id, cell.source)
+                assert name in ALLOWED_CALLS or name.endswith("_markdown"), (experiment_id, cell.source)
 
 
 @pytest.mark.parametrize("experiment_id", IDS)

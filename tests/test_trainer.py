@@ -46,17 +46,35 @@ def assert_same_weights(first, second):
             assert torch.equal(first[part][key], second[part][key]), f"{part}.{key}"
 
 
-def test_ema_follows_the_model_with_the_recipes_decay(image_root, tmp_path):
-    run = trainer.Trainer(tiny_config(image_root, tmp_path))
-    assert run.ema.decay == 0.9995
+def ema_after_one_step(run):
+    """(EMA before, model after, EMA after) around one training step."""
     before = {k: v.clone() for k, v in run.ema.module.state_dict().items()}
-    images, labels = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 0])
-    run._step(images, labels)
-    after_model, after_ema = run.model.state_dict(), run.ema.module.state_dict()
+    run._step(torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 0]))
+    run.progress.global_step += 1
+    return before, run.model.state_dict(), run.ema.module.state_dict()
+
+
+def assert_ema_update(before, model, after, decay):
     for key, value in before.items():
         if value.is_floating_point():
-            expected = 0.9995 * value + 0.0005 * after_model[key]
-            assert torch.allclose(after_ema[key], expected, atol=1e-7), key
+            assert torch.allclose(after[key], decay * value + (1 - decay) * model[key], atol=1e-6), key
+
+
+def test_ema_starts_from_the_first_update_then_follows_the_recipes_decay(image_root, tmp_path):
+    run = trainer.Trainer(tiny_config(image_root, tmp_path))
+    assert run.ema.decay == 0.9995
+    assert_ema_update(*ema_after_one_step(run), decay=0.0)  # timm's convention: update 1 copies the weights
+    assert_ema_update(*ema_after_one_step(run), decay=0.9995)
+
+
+@pytest.mark.parametrize("update", [2, 40, 10**6])
+def test_ema_warm_up_shortens_the_horizon_early_and_reaches_the_recipes_decay(image_root, tmp_path, update):
+    run = trainer.Trainer(tiny_config(image_root, tmp_path, recipe_overrides={
+        "resolution_stages": [[0, 16]], "eval_size": 16, "ema_warmup": True}))
+    run.progress.global_step = update - 1
+    decay = min(0.9995, 1 - update ** (-2 / 3))
+    assert_ema_update(*ema_after_one_step(run), decay=decay)
+    assert (decay < 0.9995) == (update < 2000 ** 1.5)
 
 
 def test_label_smoothing_is_the_recipes(image_root, tmp_path):

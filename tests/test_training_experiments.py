@@ -15,14 +15,24 @@ TABLE5, TABLE6, TABLE8 = (experiments.get(f"mobileone/table{n}") for n in (5, 6,
 
 
 def top1(**arms) -> pd.DataFrame:
-    return pd.DataFrame([{"arm": arm, "seed": seed, "top1": value} for arm, values in arms.items()
-                         for seed, value in enumerate(values)])
+    """Runs whose EMA weights score what is given and whose raw weights score 50 points less."""
+    return pd.DataFrame([{"arm": arm, "seed": seed, "ema_top1": value, "top1": value - 50}
+                         for arm, values in arms.items() for seed, value in enumerate(values)])
+
+
+def test_contrasts_compare_the_weights_asked_for():
+    frame = top1(annealed=[30.0, 31.0], constant=[29.0, 29.0])
+    frame.loc[frame.arm == "constant", "top1"] += 5  # the raw weights order the arms the other way
+    ema, = contrasts(TABLE8.arms, "annealed", frame, "ema")
+    raw, = contrasts(TABLE8.arms, "annealed", frame, "raw")
+    assert (ema["weights"], raw["weights"]) == ("ema", "raw")
+    assert ema["difference"] == pytest.approx(1.5) and raw["difference"] == pytest.approx(-3.5)
 
 
 def test_contrasts_are_always_stronger_minus_weaker():
     """Tab. 6 full: k = 5 beating k = 4 supports "more branches help"; it used to be tested as k4 - k5."""
     found = {(c["stronger"], c["weaker"]): c for c in contrasts(TABLE6.arms, "k4", top1(
-        k1=[20.0, 21.0], k4=[22.0, 23.0], k5=[25.0, 27.0]))}
+        k1=[20.0, 21.0], k4=[22.0, 23.0], k5=[25.0, 27.0]), "ema")}
     assert set(found) == {("k4", "k1"), ("k5", "k4")}
     assert found["k4", "k1"]["difference"] == pytest.approx(2.0)
     assert found["k5", "k4"]["difference"] == pytest.approx(3.5)
@@ -30,14 +40,14 @@ def test_contrasts_are_always_stronger_minus_weaker():
 
 
 def test_contrasts_pair_by_seed_and_keep_one_seed_without_an_interval():
-    found = contrasts(TABLE8.arms, "annealed", top1(annealed=[30.0], constant=[29.0]))
+    found = contrasts(TABLE8.arms, "annealed", top1(annealed=[30.0], constant=[29.0]), "ema")
     assert found[0]["difference"] == pytest.approx(1.0) and np.isnan(found[0]["ci_low"])
 
 
 def test_arms_the_claim_cannot_order_are_refused():
     arms = {"a": Arm("a", "a", strength=1), "b": Arm("b", "b", strength=1)}
     with pytest.raises(MobileReproError, match="same strength"):
-        contrasts(arms, "a", top1(a=[1.0, 2.0], b=[2.0, 3.0]))
+        contrasts(arms, "a", top1(a=[1.0, 2.0], b=[2.0, 3.0]), "ema")
 
 
 def test_every_ablation_arm_is_ordered_against_its_reference():
@@ -57,6 +67,7 @@ def test_an_ablation_arm_changes_only_what_it_says():
     assert constant.recipe_object().final_weight_decay is None
     assert k4.recipe_object().final_weight_decay == 1e-5
     assert [size for _, size in k4.recipe_object().resolution_stages] == [23, 27, 32]
+    assert k4.recipe_object().ema_warmup and k4.recipe_object().ema_decay == 0.9995
 
 
 @pytest.mark.slow
@@ -88,11 +99,17 @@ def test_ablation_tables_are_the_runs(smoke_run):
     result = TABLE5.load(smoke_run("mobileone/table5"))
     arms = result.arms_table().set_index("arm")
     for row in result.rows.itertuples():
-        assert arms.loc[row.label, "top-1 mean"] == pytest.approx(result.rows[result.rows.arm == row.arm].top1.mean())
-    contrast = result.contrasts_table().iloc[0]
-    by_arm = result.rows.set_index("arm").top1
-    assert contrast["top-1 difference"] == pytest.approx(by_arm["branches"] - by_arm["plain"])
+        mine = result.rows[result.rows.arm == row.arm]
+        assert arms.loc[row.label, "EMA top-1 mean"] == pytest.approx(mine.ema_top1.mean())
+        assert arms.loc[row.label, "raw top-1 mean"] == pytest.approx(mine.top1.mean())
+        assert arms.loc[row.label, "EMA horizon at end (steps)"] == pytest.approx(mine.steps.mean() ** (2 / 3))
+    contrasts = result.contrasts_table().set_index("weights")
+    by_arm = result.rows.set_index("arm")
+    assert contrasts.loc["ema (judged)", "top-1 difference"] == pytest.approx(
+        by_arm.ema_top1["branches"] - by_arm.ema_top1["plain"])
+    assert contrasts.loc["raw", "top-1 difference"] == pytest.approx(by_arm.top1["branches"] - by_arm.top1["plain"])
     assert "no architectural change" in "\n".join(result.setup_lines())
+    assert "judge the ema weights" in result.setup_lines()[0]
 
 
 @pytest.mark.parametrize(("experiment", "arguments", "message"), [

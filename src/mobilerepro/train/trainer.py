@@ -264,7 +264,7 @@ class Trainer:
         if self.recipe.ema_decay:
             from timm.utils import ModelEmaV3
 
-            self.ema = ModelEmaV3(self.model, decay=self.recipe.ema_decay)
+            self.ema = ModelEmaV3(self.model, decay=self.recipe.ema_decay, use_warmup=self.recipe.ema_warmup)
         self.network = self.model
         if self.distributed.world_size > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -362,7 +362,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema:
-            self.ema.update(self.model)
+            self.ema.update(self.model, step=self.progress.global_step + 1)
         return loss.detach()
 
     def _evaluate(self) -> dict:
@@ -466,6 +466,7 @@ class Trainer:
             "schedule": {"epochs": self.epochs, "steps_per_epoch": self.schedule.steps_per_epoch,
                          "global_batch": self.schedule.batch_size, "peak_lr": self.schedule.peak_lr,
                          "warmup_steps": self.schedule.warmup_steps,
+                         "ema_decay_at_end": self.ema.get_decay(self.schedule.total_steps) if self.ema else None,
                          "resolution_switches": self.schedule.switch_epochs()},
             "data": {"train": self.train_samples.source, "train_images": len(self.train_samples),
                      "val": self.val_samples.source, "val_images": len(self.val_samples),
