@@ -22,7 +22,7 @@ export MOBILEREPRO_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data) $(CU
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
-.PHONY: help setup replicate-all book test test-fast lint lock clean
+.PHONY: help setup data replicate-all book test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -49,6 +49,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create the venv with the pinned set (skipped when nothing changed)
+
+data: $(STAMP) ## prepare datasets: [DATASET="cifar10 imagenet ..."] [SOURCE=folder with the archives or your copy]
+	$(PY) -m mobilerepro data $(DATASET) $(if $(SOURCE),--source $(SOURCE))
 
 replicate-%: $(STAMP)
 	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)

@@ -122,9 +122,9 @@ def test_bad_ablation_parameters_are_one_line_errors(experiment, arguments, mess
         experiment.configure("smoke", **arguments)
 
 
-def test_missing_training_data_names_the_variable(tmp_path, monkeypatch):
+def test_missing_training_data_says_how_to_prepare_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MOBILEREPRO_DATA", str(tmp_path))
-    with pytest.raises(MobileReproError, match="set MOBILEREPRO_DATA"):
+    with pytest.raises(MobileReproError, match=r"make data DATASET=cifar10 .*README, section \"Data\""):
         TABLE5.run(TABLE5.configure("smoke"), tmp_path / "out", progress=False)
 
 

@@ -6,6 +6,7 @@
     claims                                                                      every claim, its test and verdicts
     train --train-data D [--model M] [--recipe R] [--epochs N] --output-dir DIR [--resume]   train a classifier
     book                                                                        build the Jupyter Book
+    data [DATASET ...] [--source DIR] [--list]                                  prepare datasets (README, "Data")
     models                                                                      list the model zoo
     backends                                                                    which latency backends run here
 """
@@ -153,6 +154,34 @@ def cmd_backends(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    """Prepare the named datasets (default: those the chapters read); list every dataset's state with --list."""
+    from pathlib import Path
+
+    from mobilerepro.data import data_root, prepare
+
+    if args.list:
+        for row in prepare.status():
+            state = "prepared" if row["prepared"] else f"needs {row['needs']}"
+            print(f"{row['dataset']:18s} {state:70s} {row['folder']}  (used by: {row['used by']})")
+        return 0
+    names = args.datasets or [d.name for d in prepare.DATASETS.values() if d.used_by and not d.derived_from]
+    names += [d.name for d in prepare.DATASETS.values() if not args.datasets and d.used_by and d.derived_from]
+    source = Path(args.source).expanduser() if args.source else None
+    if source is not None and not source.is_dir():
+        raise MobileReproError(f"--source {source} is not a folder")
+    print(f"data root: {data_root()} (DATA= or MOBILEREPRO_DATA to change it); archives are looked for in "
+          f"{source or prepare.downloads_folder(data_root())}")
+    failed = 0
+    for name in names:
+        try:
+            print(prepare.prepare(name, source))
+        except MobileReproError as error:
+            failed += 1
+            print(f"error: {error}", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mobilerepro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    data = sub.add_parser("data", help="prepare datasets from their official archives or your own copy")
+    data.add_argument("datasets", nargs="*", help="default: the datasets the chapters read")
+    data.add_argument("--source", default=None, help="folder with the archives or your own copy (default: "
+                      "<data root>/downloads)")
+    data.add_argument("--list", action="store_true", help="every dataset, whether it is prepared, what it needs")
+    data.set_defaults(func=cmd_data)
 
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("backends", help="latency backends and whether they run here").set_defaults(func=cmd_backends)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from mobilerepro import MobileReproError, paper
 from mobilerepro.data import resolve
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, file_list
+from mobilerepro.data.prepare import missing_data_error
 from mobilerepro.data.transforms import EvalTransform
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure.stats import wilson_interval
@@ -104,11 +105,8 @@ def independent_predictions(model, paths: list, batch_size: int) -> np.ndarray:
 def _dataset_folder(config: Lite0Config) -> Path:
     folder = resolve(config.data)
     if not (folder / "dataset.txt").is_file():
-        raise MobileReproError(
-            f"{str(folder)!r} is not the imagenet-val-1300 folder (expected dataset.txt, dataset_1001.txt, "
-            "synset_words.txt and images/); set MOBILEREPRO_DATA (or DATA=) to the folder that holds it, or pass "
-            "-p data PATH"
-        )
+        raise missing_data_error("imagenet-val-1300", folder, "the imagenet-val-1300 folder (dataset.txt, "
+                                 "dataset_1001.txt, synset_words.txt, images/)")
     return folder
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from mobilerepro import MobileReproError
 from mobilerepro.data import resolve
+from mobilerepro.data.prepare import missing_data_error
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure.stats import mean_with_ci
 from mobilerepro.report import save_figure
@@ -176,10 +177,7 @@ def _finished(folder: Path) -> trainer.TrainingRun | None:
 def check_data(config: AblationConfig) -> None:
     path = resolve(config.data)
     if not path.exists():
-        raise MobileReproError(
-            f"training data {str(path)!r} not found: set MOBILEREPRO_DATA (or DATA=) to the folder holding "
-            f"{config.data}, or pass -p data /path/to/an/ImageFolder"
-        )
+        raise missing_data_error("cifar10", path, "the training data (an ImageFolder)")
 
 
 def schedule_steps(finished: trainer.TrainingRun) -> int:
