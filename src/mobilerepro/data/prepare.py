@@ -208,13 +208,14 @@ def build_imagenet(dataset: Dataset, archives: dict[str, Path], output: Path) ->
             with done.open("a") as handle:
                 handle.write(wnid + "\n")
     write_atomically(output / "classes.txt", "".join(f"{w} {', '.join(words[w])}\n" for w in sorted(words)).encode())
+    shutil.rmtree(output / ".work")
 
 
 def build_imagenet_subset(dataset: Dataset, archives: dict[str, Path], output: Path) -> None:
     """The file-list layout the evaluation chapters read: the first 1300 val images in id order, at most 7 per class,
     bytes unchanged, labels in the sorted-synset order (`dataset.txt`; +1 for TF's 1001-class models in
     `dataset_1001.txt`), `synset_words.txt` line i = class i."""
-    imagenet = data_root() / DATASETS["imagenet"].folder
+    imagenet = output.parent / DATASETS["imagenet"].folder
     classes = imagenet / "classes.txt"  # a linked copy of the user's has no devkit words: wnids alone then
     synsets = (classes.read_text().splitlines() if classes.exists()
                else sorted(path.name for path in (imagenet / "val").iterdir() if path.is_dir()))
@@ -245,7 +246,7 @@ def build_by_extracting(dataset: Dataset, archives: dict[str, Path], output: Pat
 
 def build_coco_subset(dataset: Dataset, archives: dict[str, Path], output: Path) -> None:
     """The first 128 train2017 images (by file name, as COCO128 takes them) with their own COCO annotations."""
-    coco = data_root() / DATASETS["coco2017"].folder
+    coco = output.parent / DATASETS["coco2017"].folder
     annotations = json.loads((coco / "annotations" / "instances_train2017.json").read_text())
     images = sorted(annotations["images"], key=lambda image: image["file_name"])[:COCO_SUBSET_SIZE]
     kept = {image["id"] for image in images}
@@ -361,7 +362,8 @@ def prepare(name: str, source: Path | None = None, root: Path | None = None) -> 
     digests = {a.filename: verify(a, archives[a.filename], output) for a in dataset.archives
                if a.filename in archives}
     dataset.build(dataset, archives, output)
-    files = sum(1 for path in output.rglob("*") if path.is_file() and not path.name.startswith("."))
+    files = sum(1 for path in output.rglob("*")
+                if path.is_file() and not any(part.startswith(".") for part in path.relative_to(output).parts))
     write_atomically(output / MARKER, json.dumps({"dataset": name, "archives": digests, "files": files},
                                                  indent=1).encode())
     return f"{name}: prepared {files} files in {output}"
