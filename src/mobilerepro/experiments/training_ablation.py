@@ -416,7 +416,7 @@ class AblationExperiment(Experiment):
                                label=self.arms[name].label if style == "-" else None)
             right.set_xlabel("epoch")
             right.set_ylabel("val top-1 (%), mean over seeds")
-            dashed = ", dashed: the other" if len(curve_columns) > 1 else ""
+            dashed = f", dashed: {other} weights" if len(curve_columns) > 1 else ""
             right.set_title(f"solid: {result.judged_weights} weights{dashed}")
             right.legend()
             right.grid(alpha=0.3)
