@@ -7,6 +7,8 @@ PYTHON     ?= python3.11
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
+# The detection/segmentation stack: never a prerequisite of the classification chapters.
+DENSE_STAMP := $(VENV)/.dense-installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
@@ -22,7 +24,7 @@ export MOBILEREPRO_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data) $(CU
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
-.PHONY: help setup data replicate-all book test test-fast lint lock clean
+.PHONY: help setup dense-setup data replicate-all book test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -50,22 +52,34 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 setup: $(STAMP) ## create the venv with the pinned set (skipped when nothing changed)
 
+$(DENSE_STAMP): $(STAMP) requirements-dense.txt requirements-build.txt
+	@echo ">> installing the detection/segmentation stack (mmcv is built from source once per machine)"
+	$(PY) -m mobilerepro.stack
+	@touch $(DENSE_STAMP)
+
+dense-setup: $(DENSE_STAMP) ## mmcv (built once per machine, cached), mmdet, mmseg: the dense chapters and tests need them
+
 data: $(STAMP) ## prepare datasets: [DATASET="cifar10 imagenet ..."] [SOURCE=folder with the archives or your copy]
 	$(PY) -m mobilerepro data $(DATASET) $(if $(SOURCE),--source $(SOURCE))
+
+# The chapters built on mmdet/mmseg (the registry's `needs_dense_stack`; a contract test keeps the list in step).
+DENSE_TARGETS := replicate-table11-detection replicate-table11-segmentation replicate-mnv4-table7 \
+                 replicate-coco128-detection replicate-small-segmentation
+$(DENSE_TARGETS): $(DENSE_STAMP)
 
 replicate-%: $(STAMP)
 	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
-replicate-all: $(STAMP) ## every chapter, in book order (one that fails is reported, the others still run)
+replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run)
 	$(PY) -m mobilerepro replicate-all --profile $(PROFILE)
 
 book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the others say how to run them)
 	$(PY) -m mobilerepro book
 
-test: $(STAMP) ## run the test suite
+test: $(STAMP) $(DENSE_STAMP) ## run the test suite (installs the dense stack first when missing)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the tests that run no notebook end to end: the edit loop
+test-fast: $(STAMP) $(DENSE_STAMP) ## the tests that run no notebook end to end: the edit loop
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff over src, tests and benchmarks

@@ -113,3 +113,12 @@ def test_smoke_run_follows_the_contract(experiment_id, smoke_run):
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("admonition" in o.get("data", {}).get("text/html", "") for o in outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_the_makefile_installs_the_dense_stack_for_exactly_the_chapters_that_need_it():
+    from mobilerepro.results import project_root
+
+    makefile = (project_root() / "Makefile").read_text().replace("\\\n", " ")
+    listed = next(line for line in makefile.splitlines() if line.startswith("DENSE_TARGETS :="))
+    targets = set(listed.split(":=")[1].split())
+    assert targets == {f"replicate-{experiments.get(i).target}" for i in IDS if experiments.get(i).needs_dense_stack}

@@ -164,6 +164,8 @@ class Experiment:
     extra_files: dict[str, str] = {}
     # Datasets (relative to MOBILEREPRO_DATA) its smoke and quick profiles read; none for analytic or timing chapters.
     datasets: tuple[str, ...] = ()
+    # Built on mmdet/mmseg: its make target installs the dense stack first (`make dense-setup`).
+    needs_dense_stack: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -252,7 +252,7 @@ class LatencyResult(Result):
 
     def failures(self) -> pd.DataFrame:
         """Every timing that did not happen: failures one per row, an unavailable backend once."""
-        keys = [c for c in ("model", "variant", "form") if c in self.rows.columns]
+        keys = [c for c in ("model", "variant", "form", "backbone") if c in self.rows.columns]
         failed = self.rows[self.rows.status == "failed"][[*keys, "backend", "status", "reason"]]
         unavailable = self.rows[self.rows.status == "unavailable"].drop_duplicates("backend")
         unavailable = unavailable[["backend", "status", "reason"]].assign(**{keys[0]: "(every model)"})
@@ -279,7 +279,7 @@ class LatencyResult(Result):
 
     def roofline_table(self) -> pd.DataFrame:
         """Per CPU timing: the roofline floor on this machine and the fraction of it the measured minimum reaches."""
-        keys = [c for c in ("model", "variant", "form") if c in self.rows.columns]
+        keys = [c for c in ("model", "variant", "form", "backbone") if c in self.rows.columns]
         ok = self.ok()[self.ok().roofline_floor_ms.notna()]
         wide = ok.pivot_table(index=keys, columns="backend", values="fraction_of_roofline", sort=False)
         floors = ok.drop_duplicates(keys).set_index(keys).roofline_floor_ms.rename("roofline floor (ms)")

@@ -3,8 +3,8 @@
 Convention (stated in every table of the book): **MACs = multiply-accumulates of convolutions, linear layers and
 attention matmuls** at batch 1. Normalisation layers, activations, pooling, element-wise additions and softmax are
 not counted. This is the convention of MobileOne's "FLOPs" column (which is in fact MACs, fvcore style) and of
-MobileNetV3's 217 M. Other counters disagree: fvcore also counts BN (226 M for MobileNetV3-L), thop counts
-activations (234.8 M).
+MobileNetV3's published count. Other counters give more for the same model: fvcore also counts BatchNorm, thop
+also counts activations.
 
 The per-op formulas are torch's own (`torch.utils.flop_counter.flop_registry`, which counts FLOPs = 2 x MACs);
 we apply them through a minimal dispatch mode (`layer_costs`, shared with the roofline model) instead of

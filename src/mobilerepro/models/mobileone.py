@@ -243,8 +243,12 @@ class MobileOne(MultiScaleFeatures, nn.Module):
                 stride = stage_stride if block_index == 0 else 1
                 use_se = block_index >= first_se
                 common = {"num_conv_branches": k, "use_se": use_se, **branches}
+                # A first block dilated instead of strided keeps the branches of the strided one (no skip), so the
+                # dilated network has the same weights as the plain one.
+                first_of_dilated = block_index == 0 and stage_stride == 1
+                depthwise = {**common, "use_skip_branch": common["use_skip_branch"] and not first_of_dilated}
                 blocks.append(MobileOneBlock(in_channels, in_channels, 3, stride, groups=in_channels,
-                                             dilation=dilation, **common))
+                                             dilation=dilation, **depthwise))
                 blocks.append(MobileOneBlock(in_channels, out_channels, 1, 1, **common))
                 in_channels = out_channels
             stages.append(nn.Sequential(*blocks))

@@ -1,0 +1,110 @@
+"""Zoo backbones as OpenMMLab backbones: the outputs of chosen feature points (timm's `forward_intermediates`), at
+output stride 32, 16 or 8, with mmdet's `frozen_stages` / `norm_eval` conventions and a deploy (reparameterised)
+form for latency."""
+
+from __future__ import annotations
+
+from mmdet.registry import MODELS as MMDET_MODELS
+from mmengine.model import BaseModule
+from mmengine.registry import Registry
+from mmseg.registry import MODELS as MMSEG_MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mobilerepro import MobileReproError
+from mobilerepro.models import model_names
+from mobilerepro.models.zoo import build_classifier
+from mobilerepro.reparam import reparameterize_model
+
+SCOPE = "mobilerepro"
+# Children of mmdet's and mmseg's MODELS: `type='mobilerepro.MobileOne'` resolves in either tree.
+DET_MODELS = Registry("model", parent=MMDET_MODELS, scope=SCOPE)
+SEG_MODELS = Registry("model", parent=MMSEG_MODELS, scope=SCOPE)
+
+
+def register(cls):
+    for registry in (DET_MODELS, SEG_MODELS):
+        registry.register_module(module=cls)
+    return cls
+
+
+class ZooBackbone(BaseModule):
+    """A zoo model's feature extractor. `out_indices` index its feature points (0 the stem, i the end of stage i:
+    `feature_info`); `frozen_stages` = n freezes the stem and stages 1..n (-1: none); `norm_eval` keeps
+    BatchNorm statistics fixed while training; `deploy` builds the inference (reparameterised) form."""
+
+    family = ""
+
+    def __init__(self, variant: str, out_indices: tuple[int, ...] | None = None, output_stride: int = 32,
+                 frozen_stages: int = -1, norm_eval: bool = False, deploy: bool = False, init_cfg=None,
+                 **options):
+        super().__init__(init_cfg=init_cfg)
+        prefix = f"{self.family}_"
+        choices = [n.removeprefix(prefix) for n in model_names(variants=True) if n.startswith(prefix)]
+        if variant not in choices:
+            raise MobileReproError(f"unknown {type(self).__name__} variant {variant!r} (choose one of: "
+                                   f"{', '.join(choices)})")
+        name = prefix + variant
+        body = build_classifier(name, num_classes=1, output_stride=output_stride, **options)
+        kept = {info["module"].split(".")[0] for info in body.feature_info}
+        for child, _ in list(body.named_children()):
+            if child not in kept:  # the classifier head is not part of a backbone
+                delattr(body, child)
+        self.body = reparameterize_model(body.eval(), inplace=True) if deploy else body
+        points = len(body.feature_info)
+        self.out_indices = tuple(range(1, points)) if out_indices is None else tuple(out_indices)
+        if not self.out_indices or not all(0 <= i < points for i in self.out_indices):
+            raise MobileReproError(f"out_indices must lie in 0..{points - 1} for {name}, got {out_indices}")
+        if not -1 <= frozen_stages < points:
+            raise MobileReproError(f"frozen_stages must lie in -1..{points - 1} for {name}, got {frozen_stages}")
+        self.frozen_stages, self.norm_eval = frozen_stages, norm_eval
+        self.feature_info = [body.feature_info[i] for i in self.out_indices]
+        self._freeze()
+
+    @property
+    def out_channels(self) -> list[int]:
+        return [info["num_chs"] for info in self.feature_info]
+
+    @property
+    def strides(self) -> list[int]:
+        return [info["reduction"] for info in self.feature_info]
+
+    def _freeze(self) -> None:
+        for module in self.body.feature_modules()[: self.frozen_stages + 1]:
+            module.eval()
+            for parameter in module.parameters():
+                parameter.requires_grad = False
+
+    def forward(self, x):
+        return tuple(self.body.forward_intermediates(x, indices=list(self.out_indices), stop_early=True,
+                                                     intermediates_only=True))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def switch_to_deploy(self) -> None:
+        """Fold the training-time branches into the inference form, in place (after training, before timing); fusion
+        uses the BatchNorm running statistics, so the backbone is put in eval mode."""
+        self.eval()
+        reparameterize_model(self.body, inplace=True)
+
+
+@register
+class MobileOne(ZooBackbone):
+    """MobileOne-S0..S4 (MobileOne Tab. 7) as a backbone; its 5 feature points are the stem (stride 2) and the four
+    stages (strides 4, 8, 16, 32 at output stride 32)."""
+
+    family = "mobileone"
+
+
+@register
+class MobileNetV4(ZooBackbone):
+    """MobileNetV4 Conv-S/M/L and Hybrid-M/L (MNv4 Tabs. 11-15) as a backbone; its feature points are the stem and
+    the ends of the spec's stages."""
+
+    family = "mnv4"

@@ -1,0 +1,144 @@
+"""The dense-prediction template: a detector or segmenter of a paper's table, built through mmdet / mmseg on each
+backbone, counted (params and MACs of backbone, neck and head at the paper's input size) and timed on every backend
+with the latency template's protocol. What is timed is the network up to its raw outputs; decoding, NMS and the
+upsampling to the image are post-processing, which the paper's latency does not separate either and which is the
+same for every backbone.
+
+A chapter is its networks (`network_config`), its published rows and its evidence (`judge`). The claims about
+accuracy need the full datasets and schedules: at these profiles they are recorded as not testable here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mobilerepro import MobileReproError
+from mobilerepro.experiments.latency import Candidate, LatencyConfig, LatencyExperiment, LatencyResult
+from mobilerepro.report import save_figure
+from mobilerepro.verdicts import NotTestable
+
+PARTS = ("backbone", "neck", "head")
+
+
+@dataclass(frozen=True)
+class DenseConfig(LatencyConfig):
+    backbones: list[str] | None = None
+    input_size: int = 320
+
+
+class DenseResult(LatencyResult):
+    terminal_tables = ("counts", "latency")
+
+    def counts_table(self) -> pd.DataFrame:
+        records = []
+        for name, counts in self.summary["counts"].items():
+            row = {"backbone": name, "params (M)": counts["params"] / 1e6, "MACs (G)": counts["macs"] / 1e9}
+            for part in PARTS:
+                row[f"{part} params (M)"] = counts[f"{part}_params"] / 1e6
+                row[f"{part} MACs (G)"] = counts[f"{part}_macs"] / 1e9
+            if counts.get("auxiliary_params"):
+                row["auxiliary head params (M), training only"] = counts["auxiliary_params"] / 1e6
+            records.append(row)
+        return pd.DataFrame.from_records(records)
+
+    def latency_table(self) -> pd.DataFrame:
+        ok = self.ok()
+        if ok.empty:
+            return ok
+        wide = ok.pivot_table(index="backbone", columns="backend", values=self.stat_column, sort=False)
+        wide.columns = [f"{backend} ({self.statistic}, ms)" for backend in wide.columns]
+        fraction = ok.pivot_table(index="backbone", columns="backend", values="fraction_of_roofline", sort=False)
+        fraction.columns = [f"{backend}: fraction of roofline" for backend in fraction.columns]
+        return wide.join(fraction).reset_index()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {**super().tables(), "counts": self.counts_table(), "latency": self.latency_table(),
+                **self.experiment.published_tables(self)}
+
+    def summary_numbers(self) -> list[str]:
+        size = self.summary["parameters"]["input_size"]
+        return [f"{row['backbone']}: {row['params (M)']:.2f} M params, {row['MACs (G)']:.2f} G MACs at {size} px "
+                f"(backbone {row['backbone MACs (G)']:.2f} G)" for row in self.counts_table().to_dict("records")]
+
+
+class DenseExperiment(LatencyExperiment):
+    needs_dense_stack = True
+    config_type = DenseConfig
+    result_type = DenseResult
+    network = ""  # what is built on every backbone, in words
+
+    def network_config(self, config: DenseConfig, backbone: str):
+        raise NotImplementedError
+
+    def judge(self, config: DenseConfig, counts: dict[str, dict], frame: pd.DataFrame) -> list:
+        """Evidence on the chapter's claims; by default every accuracy claim is not testable at this scale."""
+        return [(name, "all backbones", NotTestable(self.not_testable_reason(config)))
+                for name in self.claims]
+
+    def not_testable_reason(self, config: DenseConfig) -> str:
+        return ("needs the full dataset and the paper's training schedule on GPUs; this chapter counts and times "
+                "the networks only")
+
+    def published_tables(self, result: DenseResult) -> dict[str, pd.DataFrame]:
+        return {}
+
+    def validate(self, config: DenseConfig) -> DenseConfig:
+        from mobilerepro import stack
+
+        stack.require()
+        if not config.backbones:
+            raise MobileReproError("at least one backbone is needed")
+        return super().validate(config)
+
+    def candidates(self, config: DenseConfig) -> list[Candidate]:
+        import torch
+
+        from mobilerepro.dense import networks
+
+        def build(backbone: str):
+            torch.manual_seed(config.seed)
+            return networks.DenseForward(networks.build(self.network_config(config, backbone), deploy=True))
+
+        size = (3, config.input_size, config.input_size)
+        return [Candidate({"backbone": name}, lambda name=name: build(name), size, {"network": self.network})
+                for name in config.backbones]
+
+    def analyse(self, config: DenseConfig, frame: pd.DataFrame, prepared: dict, peaks):
+        from mobilerepro.dense import networks
+
+        size = (3, config.input_size, config.input_size)
+        counts = {name: networks.complexity(p.model.model, size) for name, p in prepared.items()}
+        return {"counts": counts, "network": self.network}, self.judge(config, counts, frame)
+
+    def figure(self, result: DenseResult, path: Path) -> None:
+        """Left: MACs of backbone / neck / head per backbone (stacked). Right: latency per backend."""
+        counts = result.counts_table()
+        ok = result.ok()
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
+        x = np.arange(len(counts))
+        bottom = np.zeros(len(counts))
+        for part, colour in zip(PARTS, ("#1565c0", "#90caf9", "#ffb74d"), strict=True):
+            values = counts[f"{part} MACs (G)"].to_numpy()
+            left.bar(x, values, bottom=bottom, color=colour, label=part)
+            bottom += values
+        left.set_xticks(x, counts.backbone, rotation=30, ha="right")
+        left.set_ylabel(f"GMACs at {result.summary['parameters']['input_size']} px")
+        left.legend()
+        left.grid(axis="y", alpha=0.3)
+        backends = list(dict.fromkeys(ok.backend))
+        width = 0.8 / max(len(backends), 1)
+        for i, backend in enumerate(backends):
+            rows = ok[ok.backend == backend].set_index("backbone").reindex(counts.backbone)
+            right.bar(x - 0.4 + width * (i + 0.5), rows[result.stat_column], width, label=backend)
+        right.set_xticks(x, counts.backbone, rotation=30, ha="right")
+        right.set_ylabel(f"{result.statistic} latency (ms), {result.summary['parameters']['threads']} thread(s)")
+        right.set_yscale("log")
+        right.legend()
+        right.grid(axis="y", alpha=0.3)
+        fig.suptitle(f"{result.summary['network']}: where the MACs are, and the latency here")
+        save_figure(fig, path)
