@@ -25,7 +25,7 @@ class SSDLiteTable(DenseExperiment):
     title = "MobileOne Table 11 — SSDLite-320 detection"
     description = "SSDLite-320 (mmdet's config) on MobileOne S0-S4, MobileNetV2 and MNv4: params, MACs, latency"
     part = "MobileOne (Vasu et al., CVPR 2023)"
-    order = 95
+    order = 45
     network = "SSDLite-320 (mmdet's MobileNetV2 config)"
     profiles = timing_profiles(smoke={"backbones": ["mobilenet_v2", "mobileone_s0"], "input_size": 320},
                                quick={"backbones": BACKBONES, "input_size": 320, "rounds": 4, "runs_per_round": 3},

@@ -40,7 +40,7 @@ class DeepLabTable(DenseExperiment):
     description = ("DeepLabV3 (mmseg's MobileNetV2-d8 config) on MobileOne S0-S4 at output stride 8 or 16: params, "
                    "MACs, latency")
     part = "MobileOne (Vasu et al., CVPR 2023)"
-    order = 96
+    order = 46
     network = "DeepLabV3 (mmseg's MobileNetV2-d8 config)"
     config_type = SegmentationConfig
     result_type = SegmentationResult
