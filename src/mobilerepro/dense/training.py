@@ -150,7 +150,8 @@ def segmentation_config(backbone: str, dataset_name: str, data: Path, folder: Pa
     if not names:
         from mobilerepro.data.prepare import missing_data_error
 
-        raise missing_data_error(dataset_name, data, f"the {dataset_name} folder")
+        prepared_by = {"camvid": "camvid", "coco128-voc": "coco128"}[dataset_name]
+        raise missing_data_error(prepared_by, data, f"the {dataset_name} folder")
     train, held_out = split(names, budget)
     for part, stems in (("train", train), ("held_out", held_out)):
         listing_path = folder / f"{part}.txt"
