@@ -3,10 +3,12 @@
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from mobilerepro.measure import roofline
-from mobilerepro.measure.complexity import LayerCost
+from mobilerepro.measure.complexity import LayerCost, inside_tap_fraction
 from mobilerepro.measure.roofline import layer_costs, model_time, pareto_front, ridge_cost
 
 
@@ -97,3 +99,27 @@ def test_a_timing_below_its_floor_is_a_calibration_error():
     assert any(line.startswith("CALIBRATION ERROR: 1 timing(s)") for line in result.notes())
     table = result.roofline_table().set_index("model")
     assert table.loc["a", "fraction of roofline, torch"] == pytest.approx(0.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 24), kernel=st.integers(1, 5), stride=st.integers(1, 3), padding=st.integers(0, 6),
+       dilation=st.integers(1, 8))
+def test_the_share_of_taps_inside_the_input_is_what_a_convolution_of_ones_counts(size, kernel, stride, padding,
+                                                                                 dilation):
+    """A convolution of an all-ones image with an all-ones kernel adds one per tap that reads the image: summed over
+    the output, it counts exactly the (position, tap) pairs inside the input."""
+    if size + 2 * padding < dilation * (kernel - 1) + 1:
+        return  # no output at all
+    ones = torch.ones(1, 1, size, size, dtype=torch.float64)
+    counted = torch.nn.functional.conv2d(ones, torch.ones(1, 1, kernel, kernel, dtype=torch.float64), stride=stride,
+                                         padding=padding, dilation=dilation)
+    out = counted.shape[2:]
+    expected = counted.sum().item() / (out[0] * out[1] * kernel * kernel)
+    assert inside_tap_fraction((size, size), (kernel, kernel), tuple(out), (stride, stride), (padding, padding),
+                               (dilation, dilation)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_floor_leaves_out_taps_on_padding_but_the_mac_count_keeps_them():
+    conv = torch.nn.Conv2d(4, 4, 3, padding=16, dilation=16)
+    layer, = layer_costs(conv, (4, 16, 16))
+    assert layer.macs == 4 * 4 * 9 * 16 * 16 and layer.necessary_macs == layer.macs // 9

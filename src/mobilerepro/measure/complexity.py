@@ -44,12 +44,19 @@ class Complexity:
 @dataclass(frozen=True)
 class LayerCost:
     """One multiplying layer (convolution, linear, attention matmul): its MACs and the elements it reads and
-    writes — weights (the model's parameters among its operands) and activations (the other operands + output)."""
+    writes — weights (the model's parameters among its operands) and activations (the other operands + output).
+    `necessary_macs` leaves out the multiplications of convolution taps that fall on zero padding (a heavily dilated
+    convolution has many): no kernel has to do them, so the roofline's floor counts only these."""
 
     op: str
     macs: int
     weight_elements: int
     activation_elements: int
+    necessary_macs: int | None = None
+
+    def __post_init__(self):
+        if self.necessary_macs is None:
+            object.__setattr__(self, "necessary_macs", self.macs)
 
     def bytes(self, bytes_per_element: float) -> float:
         return (self.weight_elements + self.activation_elements) * bytes_per_element
@@ -71,8 +78,22 @@ class _LayerRecorder(TorchDispatchMode):
             inputs = sum(t.numel() for t in tensors if _storage(t) not in self.parameters)
             output = out[0] if isinstance(out, tuple) else out
             macs = int(formula(*args, **kwargs, out_val=out)) // 2
-            self.layers.append(LayerCost(str(func.overloadpacket), macs, weights, inputs + output.numel()))
+            necessary = macs
+            if func.overloadpacket is torch.ops.aten.convolution and not args[6]:  # not transposed
+                necessary = round(macs * inside_tap_fraction(args[0].shape[2:], args[1].shape[2:], output.shape[2:],
+                                                             args[3], args[4], args[5]))
+            self.layers.append(LayerCost(str(func.overloadpacket), macs, weights, inputs + output.numel(), necessary))
         return out
+
+
+def inside_tap_fraction(in_size, kernel, out_size, stride, padding, dilation) -> float:
+    """The share of a convolution's (output position, kernel tap) pairs that read the input rather than its zero
+    padding, over all spatial dimensions."""
+    fraction = 1.0
+    for n_in, k, n_out, s, p, d in zip(in_size, kernel, out_size, stride, padding, dilation, strict=True):
+        inside = sum(1 for o in range(n_out) for t in range(k) if 0 <= o * s - p + t * d < n_in)
+        fraction *= inside / (n_out * k)
+    return fraction
 
 
 def _storage(tensor: torch.Tensor) -> int:

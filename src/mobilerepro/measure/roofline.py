@@ -26,8 +26,10 @@ from mobilerepro.measure.complexity import LayerCost, layer_costs  # noqa: F401 
 
 def model_time(layers: Sequence[LayerCost], peak_macs: float, peak_bandwidth: float,
                bytes_per_element: float) -> float:
-    """Roofline ModelTime in seconds, given PeakMACs (MAC/s) and PeakMemBW (byte/s)."""
-    return sum(max(layer.macs / peak_macs, layer.bytes(bytes_per_element) / peak_bandwidth) for layer in layers)
+    """Roofline ModelTime in seconds, given PeakMACs (MAC/s) and PeakMemBW (byte/s); the MACs are the necessary ones
+    (taps on zero padding are work no kernel has to do)."""
+    return sum(max(layer.necessary_macs / peak_macs, layer.bytes(bytes_per_element) / peak_bandwidth)
+               for layer in layers)
 
 
 def ridge_cost(layers: Sequence[LayerCost], ridge_point: float, bytes_per_element: float) -> float:
