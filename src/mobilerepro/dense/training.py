@@ -188,7 +188,29 @@ def segmentation_config(backbone: str, dataset_name: str, data: Path, folder: Pa
 
 
 # -- running -------------------------------------------------------------------------------------------------------
-def train_and_evaluate(config: Config) -> dict:
+def progress_hook(description: str):
+    """An mmengine hook drawing a progress bar over the training iterations (mmengine's own logging is turned down
+    to warnings: a bar says more on a terminal and in a notebook)."""
+    from mmengine.hooks import Hook
+    from tqdm.auto import tqdm
+
+    class Progress(Hook):
+        def before_train(self, runner):
+            self.bar = tqdm(total=runner.max_iters, initial=runner.iter, desc=description, unit="it",
+                            dynamic_ncols=True, mininterval=1.0)
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.bar.update(1)
+            if outputs and "loss" in outputs:
+                self.bar.set_postfix(epoch=runner.epoch + 1, loss=f"{float(outputs['loss']):.3f}", refresh=False)
+
+        def after_train(self, runner):
+            self.bar.close()
+
+    return Progress()
+
+
+def train_and_evaluate(config: Config, *, progress: bool = True, description: str = "training") -> dict:
     """Train (resuming from the folder's last checkpoint), then score the held-out part (`val`) and the training part
     (`test`: how well the network fits what it saw). Returns the metrics and the loss per iteration."""
     import torch
@@ -201,6 +223,8 @@ def train_and_evaluate(config: Config) -> dict:
     config.resume = (folder / "last_checkpoint").exists()
     runner = Runner.from_cfg(config)
     networks.fix_ssd_predict(runner.model)
+    if progress:
+        runner.register_hook(progress_hook(description), priority="LOW")
     with torch.serialization.safe_globals(checkpoint_globals()):
         runner.train()
     held_out, fit = runner.val(), runner.test()

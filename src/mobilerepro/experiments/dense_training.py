@@ -114,10 +114,10 @@ class DenseTrainingExperiment(Experiment):
             shaping = {"task": self.task, "set": dataset, "backbone": backbone, "seed": seed,
                        **{k: v for k, v in config.as_dict().items() if k not in varied}}
             folder = training.run_folder(results_root() / "dense_runs", shaping)
-            if progress:
-                print(f"[{self.id}] {number}/{len(runs)}: {dataset}, {backbone}, seed {seed} -> {folder}", flush=True)
             started = time.perf_counter()
-            metrics = training.train_and_evaluate(self.network_config(config, backbone, dataset, folder, seed))
+            metrics = training.train_and_evaluate(self.network_config(config, backbone, dataset, folder, seed),
+                                                  progress=progress,
+                                                  description=f"run {number}/{len(runs)}: {backbone}, seed {seed}")
             key = METRICS[self.task][0]
             rows.append({"set": dataset, "backbone": backbone, "seed": seed,
                          "held_out": metrics["held_out"][key], "fit": metrics["fit"][key],
