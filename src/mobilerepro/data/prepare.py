@@ -330,8 +330,12 @@ def get(name: str) -> Dataset:
 
 
 def is_prepared(dataset: Dataset, root: Path | None = None) -> bool:
+    """Prepared here (its marker), linked, or already in the layout (a copy put there by hand; a folder this command
+    started and did not finish is not)."""
     folder = (root or data_root()) / dataset.folder
-    return (folder / MARKER).exists() or (folder.is_symlink() and folder.exists())
+    in_layout = (bool(dataset.own_copy_has) and not (folder / ARCHIVES).exists()
+                 and all((folder / entry).exists() for entry in dataset.own_copy_has))
+    return (folder / MARKER).exists() or (folder.is_symlink() and folder.exists()) or in_layout
 
 
 def downloads_folder(root: Path) -> Path:
