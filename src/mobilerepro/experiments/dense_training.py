@@ -130,7 +130,7 @@ class DenseTrainingExperiment(Experiment):
                                                          "budget": asdict(config)})
 
     def figure(self, result: DenseTrainingResult, path: Path) -> None:
-        """Left: training loss per logged step (mean over seeds). Right: held-out vs training-part score per run —
+        """Left: training loss per iteration (mean over seeds). Right: held-out vs training-part score per run —
         the gap is how much the network memorised rather than learned."""
         curves = pd.DataFrame.from_records(result.summary["curves"])
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
@@ -138,7 +138,7 @@ class DenseTrainingExperiment(Experiment):
             for (dataset, backbone), group in curves.groupby(["set", "backbone"], sort=False):
                 mean = group.groupby("iteration").loss.mean()
                 left.plot(mean.index, mean.to_numpy(), label=f"{dataset} / {backbone}")
-            left.set_xlabel("logged step")
+            left.set_xlabel("training iteration")
             left.set_ylabel("training loss (mean over seeds)")
             left.legend(fontsize=8)
             left.grid(alpha=0.3)
@@ -153,5 +153,5 @@ class DenseTrainingExperiment(Experiment):
         right.set_ylabel(f"{result.metric_label}, one dot per seed")
         right.legend()
         right.grid(axis="y", alpha=0.3)
-        fig.suptitle(f"{self.title} (reduced scale)")
+        fig.suptitle(self.title)
         save_figure(fig, path)
