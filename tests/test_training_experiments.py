@@ -161,3 +161,14 @@ def test_table9_below_full_scale_cannot_test_the_published_top1(smoke_run):
     real_data("imagenet-val-1300")
     verdict = experiments.get("mobileone/table9").load(smoke_run("mobileone/table9")).verdicts()[0]
     assert verdict.verdict == "not testable here" and "reduced-scale run" in verdict.ours
+
+
+def test_a_run_is_found_again_whatever_way_the_data_folder_is_spelled(tmp_path, monkeypatch):
+    (tmp_path / "data" / "cifar10-test-jpg" / "test").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    config = TABLE8.configure("smoke")
+    folders = set()
+    for spelling in (tmp_path / "data", tmp_path / "elsewhere" / ".." / "data"):
+        monkeypatch.setenv("MOBILEREPRO_DATA", str(spelling))
+        folders.add(training_ablation.run_config(config, TABLE8.arms["annealed"], seed=0).output_dir)
+    assert len(folders) == 1

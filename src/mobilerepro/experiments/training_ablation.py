@@ -158,7 +158,7 @@ def run_config(config: AblationConfig, arm: Arm, seed: int, *, recipe: str = "mo
                  "ema_warmup": scale.ema_warmup, **arm.recipe_overrides}
     options = {"stem_stride": scale.stem_stride, **arm.model_options}
     shaping = {"model": config.model, "recipe": recipe, "recipe_overrides": overrides, "model_options": options,
-               "train_data": str(resolve(config.data)), "val_fraction": scale.val_fraction,
+               "train_data": str(resolve(config.data).resolve()), "val_fraction": scale.val_fraction,
                "per_class_limit": config.per_class_limit, "epochs": config.epochs, "batch_size": config.batch_size,
                "crop_scale": scale.crop_scale, "eval_crop_pct": scale.eval_crop_pct, "seed": seed}
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
