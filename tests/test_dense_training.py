@@ -21,7 +21,7 @@ if stack.available():
 
 @given(st.lists(st.integers(0, 10**6), min_size=2, max_size=60, unique=True), st.floats(0.05, 0.95))
 def test_a_split_is_disjoint_complete_and_fixed(names, fraction):
-    budget = training.Budget(epochs=1, batch_size=2, threads=1, held_out_fraction=fraction)
+    budget = training.Budget(epochs=1, batch_size=2, held_out_fraction=fraction)
     try:
         train, held_out = training.split(names, budget)
     except MobileReproError:
@@ -33,7 +33,7 @@ def test_a_split_is_disjoint_complete_and_fixed(names, fraction):
 
 def test_the_detection_split_keeps_every_annotation_with_its_image(tmp_path):
     data = real_data("coco128-cocofmt")
-    budget = training.Budget(epochs=1, batch_size=2, threads=1)
+    budget = training.Budget(epochs=1, batch_size=2)
     files = training.detection_split_files(data, tmp_path, budget)
     whole = json.loads((data / "annotations" / "instances_train2017.json").read_text())
     parts = [json.loads(files[part].read_text()) for part in ("train", "held_out")]
@@ -48,7 +48,7 @@ RUN = """
 import json, sys
 from pathlib import Path
 from mobilerepro.dense import training
-budget = training.Budget(epochs=2, batch_size=4, threads=1)
+budget = training.Budget(epochs=2, batch_size=4)
 config = training.segmentation_config("mobileone_s0", "camvid", Path(sys.argv[1]), Path(sys.argv[2]), budget,
                                      int(sys.argv[3]), 48)
 print(json.dumps({k: v for k, v in training.train_and_evaluate(config).items() if k in ("iterations", "loss")}))

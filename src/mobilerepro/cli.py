@@ -165,8 +165,7 @@ def cmd_data(args) -> int:
             state = "prepared" if row["prepared"] else f"needs {row['needs']}"
             print(f"{row['dataset']:18s} {state:70s} {row['folder']}  (used by: {row['used by']})")
         return 0
-    names = args.datasets or [d.name for d in prepare.DATASETS.values() if d.used_by and not d.derived_from]
-    names += [d.name for d in prepare.DATASETS.values() if not args.datasets and d.used_by and d.derived_from]
+    names = args.datasets or [d.name for d in prepare.DATASETS.values() if d.used_by]
     source = Path(args.source).expanduser() if args.source else None
     if source is not None and not source.is_dir():
         raise MobileReproError(f"--source {source} is not a folder")

@@ -333,8 +333,7 @@ def is_prepared(dataset: Dataset, root: Path | None = None) -> bool:
     """Prepared here (its marker), linked, or already in the layout (a copy put there by hand; a folder this command
     started and did not finish is not)."""
     folder = (root or data_root()) / dataset.folder
-    in_layout = (bool(dataset.own_copy_has) and not (folder / ARCHIVES).exists()
-                 and all((folder / entry).exists() for entry in dataset.own_copy_has))
+    in_layout = has_layout(dataset, folder) and not (folder / ARCHIVES).exists()
     return (folder / MARKER).exists() or (folder.is_symlink() and folder.exists()) or in_layout
 
 
@@ -342,12 +341,13 @@ def downloads_folder(root: Path) -> Path:
     return root / "downloads"
 
 
+def has_layout(dataset: Dataset, folder: Path) -> bool:
+    return bool(dataset.own_copy_has) and all((folder / entry).exists() for entry in dataset.own_copy_has)
+
+
 def own_copy(dataset: Dataset, source: Path) -> Path | None:
     """`source` itself, or its subfolder named like the dataset's folder, when it is already in the layout."""
-    for candidate in (source / dataset.folder, source):
-        if dataset.own_copy_has and all((candidate / entry).exists() for entry in dataset.own_copy_has):
-            return candidate
-    return None
+    return next((c for c in (source / dataset.folder, source) if has_layout(dataset, c)), None)
 
 
 def prepare(name: str, source: Path | None = None, root: Path | None = None) -> str:

@@ -31,12 +31,11 @@ VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "
 
 @dataclass(frozen=True)
 class Budget:
-    """The reduced-scale run: epochs, batch, threads, the held-out share and the seed that draws the split (fixed for
-    every run: seeds vary initialisation and data order, not the split)."""
+    """The reduced-scale run: epochs, batch, the held-out share and the seed that draws the split (fixed for every
+    run: seeds vary initialisation and data order, not the split)."""
 
     epochs: int
     batch_size: int
-    threads: int
     held_out_fraction: float = 0.25
     split_seed: int = 0
 
@@ -109,14 +108,15 @@ def detection_split_files(data: Path, folder: Path, budget: Budget) -> dict[str,
 def detection_config(backbone: str, data: Path, folder: Path, budget: Budget, seed: int) -> Config:
     config = networks.ssdlite(backbone)
     files = detection_split_files(data, folder, budget)
-    classes = tuple(c["name"] for c in json.loads(files["train"].read_text())["categories"])
+    training_part = json.loads(files["train"].read_text())
+    classes = tuple(c["name"] for c in training_part["categories"])
 
     def dataset(part: str, pipeline) -> dict:
         return dict(type="CocoDataset", data_root=str(data), ann_file=str(files[part]), metainfo=dict(classes=classes),
                     data_prefix=dict(img="train2017/"), filter_cfg=dict(filter_empty_gt=part == "train", min_size=1),
                     pipeline=pipeline, test_mode=pipeline is not config.train_pipeline)
 
-    images = len(json.loads(files["train"].read_text())["images"])
+    images = len(training_part["images"])
     config.train_dataloader = _loader(dataset("train", config.train_pipeline), budget.batch_size, True)
     config.val_dataloader = _loader(dataset("held_out", config.test_pipeline), budget.batch_size, False)
     config.test_dataloader = _loader(dataset("train", config.test_pipeline), budget.batch_size, False)
@@ -212,7 +212,10 @@ def progress_hook(description: str):
 
 def train_and_evaluate(config: Config, *, progress: bool = True, description: str = "training") -> dict:
     """Train (resuming from the folder's last checkpoint), then score the held-out part (`val`) and the training part
-    (`test`: how well the network fits what it saw). Returns the metrics and the loss per iteration."""
+    (`test`: how well the network fits what it saw). Returns the metrics, the loss per iteration and the seconds this
+    process spent (a resumed run counts only what it did after resuming)."""
+    import time
+
     import torch
     from mmengine.runner import Runner
 
@@ -220,6 +223,7 @@ def train_and_evaluate(config: Config, *, progress: bool = True, description: st
     done = folder / "metrics.json"
     if done.exists():
         return json.loads(done.read_text())
+    started = time.perf_counter()
     config.resume = (folder / "last_checkpoint").exists()
     runner = Runner.from_cfg(config)
     networks.fix_ssd_predict(runner.model)
@@ -230,7 +234,8 @@ def train_and_evaluate(config: Config, *, progress: bool = True, description: st
     held_out, fit = runner.val(), runner.test()
     history = runner.message_hub.log_scalars.get("train/loss")
     losses = [float(value) for value in history.data[0]] if history is not None else []
-    result = {"held_out": held_out, "fit": fit, "loss": losses, "iterations": runner.iter}
+    result = {"held_out": held_out, "fit": fit, "loss": losses, "iterations": runner.iter,
+              "seconds": time.perf_counter() - started, "resumed": config.resume}
     done.write_text(json.dumps(result, default=float))
     return result
 

@@ -12,7 +12,7 @@ class DetectionTraining(DenseTrainingExperiment):
     id = "pipeline/coco128_detection"
     target = "coco128-detection"
     title = "SSDLite-320 trained on COCO128 (reduced scale)"
-    description = "SSDLite-320 on MobileOne-S0 and mmdet's MobileNetV2, trained on 96 COCO images, COCO mAP held out"
+    description = "SSDLite-320 on MobileOne-S0 and mmdet's MobileNetV2, trained on most of COCO128, COCO mAP held out"
     order = 200
     task = "detection"
     datasets = ("coco128-cocofmt",)

@@ -12,7 +12,6 @@ segmentation chapters).
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,7 +54,7 @@ class DenseTrainingResult(Result):
                             f"held-out {self.metric_label}": mean, "95 % CI low": low, "95 % CI high": high,
                             f"training-part {self.metric_label}": group.fit.mean(),
                             "final loss": group.final_loss.mean(),
-                            "train minutes (all seeds)": group.seconds.sum() / 60})
+                            "train minutes (all seeds)": group.seconds.sum(min_count=len(group)) / 60})
         return pd.DataFrame.from_records(records)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -96,7 +95,7 @@ class DenseTrainingExperiment(Experiment):
     def budget(self, config: DenseTrainingConfig):
         from mobilerepro.dense.training import Budget
 
-        return Budget(config.epochs, config.batch_size, config.threads, config.held_out_fraction)
+        return Budget(config.epochs, config.batch_size, config.held_out_fraction)
 
     def adaptations(self, config) -> list[str]:
         raise NotImplementedError
@@ -114,7 +113,6 @@ class DenseTrainingExperiment(Experiment):
             shaping = {"task": self.task, "set": dataset, "backbone": backbone, "seed": seed,
                        **{k: v for k, v in config.as_dict().items() if k not in varied}}
             folder = training.run_folder(results_root() / "dense_runs", shaping)
-            started = time.perf_counter()
             metrics = training.train_and_evaluate(self.network_config(config, backbone, dataset, folder, seed),
                                                   progress=progress,
                                                   description=f"run {number}/{len(runs)}: {backbone}, seed {seed}")
@@ -123,7 +121,8 @@ class DenseTrainingExperiment(Experiment):
                          "held_out": metrics["held_out"][key], "fit": metrics["fit"][key],
                          "final_loss": metrics["loss"][-1] if metrics["loss"] else np.nan,
                          "iterations": metrics["iterations"],
-                         "seconds": metrics.setdefault("seconds", time.perf_counter() - started), "run": str(folder)})
+                         # A run finished before its time was recorded has none (nan), never the time of reading it.
+                         "seconds": metrics.get("seconds", np.nan), "run": str(folder)})
             curves += [{"set": dataset, "backbone": backbone, "seed": seed, "iteration": i, "loss": loss}
                        for i, loss in enumerate(metrics["loss"])]
         return Outcome(pd.DataFrame.from_records(rows), {"adaptations": self.adaptations(config), "curves": curves,

@@ -237,8 +237,8 @@ them is more likely chance than weight decay."""
 
 DIFFERENCES = """## What differs from the paper's setup
 
-- **Scale.** The paper trains on ImageNet (1.28 M images, 224 px) for 300 epochs; this is 8 000 CIFAR-10 images
-  at 32 px for a few epochs (`full`: more epochs and seeds). Results here say whether the direction of the
+- **Scale.** The paper trains on ImageNet at {size} px for {epochs} epochs (the preset); this is 8 000 CIFAR-10
+  images at 32 px for a few epochs (`full`: more epochs and seeds). Results here say whether the direction of the
   effect shows at small scale, not what its size is on ImageNet.
 - **Data.** CIFAR-10 *test* images are used for both training and validation (split, never overlapping),
   because they are the real images available offline.
@@ -298,7 +298,8 @@ class AblationResult(Result):
         return METHOD
 
     def differences_markdown(self) -> str:
-        return DIFFERENCES
+        recipe = preset("mobileone_s0s1")
+        return DIFFERENCES.format(size=recipe.eval_size, epochs=recipe.epochs)
 
     def setup_markdown(self) -> str:
         return "**Setup.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
