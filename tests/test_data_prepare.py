@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torchvision.datasets.imagenet as tv_imagenet
+from conftest import real_data
 from PIL import Image
 from torchvision.datasets import CIFAR10
 
@@ -251,3 +252,41 @@ def test_camvid_keeps_only_the_dataset_part_of_the_repository_archive(root, tmp_
     prepare.prepare("camvid", downloads)
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert files == ["camvid-segnet/val/a.png", "camvid-segnet/valannot/a.png"]
+
+
+@pytest.fixture
+def real_coco128():
+    return real_data("coco128-cocofmt")  # resolved before `root` points the data root elsewhere
+
+
+def test_coco128_from_coco2017_matches_the_reference_subset_and_its_voc_masks(real_coco128, root):
+    """COCO128 made from a COCO 2017 layout (here: the real COCO128 standing in for it) keeps the images and the
+    annotations, and its rasterised VOC masks agree with the reference masks of the shared data up to the
+    rasteriser's boundary pixels: the same classes in every image and nearly every pixel the same."""
+    reference = real_coco128
+    coco = root / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    (coco / "val2017").mkdir()
+    (coco / "annotations" / "instances_train2017.json").symlink_to(
+        reference / "annotations" / "instances_train2017.json")
+    (coco / "train2017").symlink_to(reference / "train2017")
+    prepare.prepare("coco2017")
+    prepare.prepare("coco128")
+
+    made = root / "coco128-cocofmt"
+    kept = json.loads((made / "annotations" / "instances_train2017.json").read_text())
+    original = json.loads((reference / "annotations" / "instances_train2017.json").read_text())
+    assert kept["images"] == sorted(original["images"], key=lambda image: image["file_name"])
+    assert len(kept["annotations"]) == len(original["annotations"])
+    listing = "ImageSets/Segmentation/all.txt"
+    assert (made / "voc_semseg" / listing).read_text() == (reference / "voc_semseg" / listing).read_text()
+    agreement = []
+    for stem in (reference / "voc_semseg" / listing).read_text().split():
+        ours = Image.open(made / "voc_semseg" / "SegmentationClass" / f"{stem}.png")
+        theirs = Image.open(reference / "voc_semseg" / "SegmentationClass" / f"{stem}.png")
+        assert ours.mode == "P" and ours.getpalette()[:63] == theirs.getpalette()[:63]
+        ours, theirs = np.asarray(ours), np.asarray(theirs)
+        assert set(np.unique(ours)) == set(np.unique(theirs)), stem
+        agreement.append((ours == theirs).mean())
+    assert min(agreement) > 0.98 and np.mean(agreement) > 0.995
+    assert prepare.is_prepared(prepare.get("coco128"), root)

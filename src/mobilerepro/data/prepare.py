@@ -10,6 +10,7 @@ only whole files and the next run continues after them; a finished dataset carri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -259,6 +260,71 @@ def build_coco_subset(dataset: Dataset, archives: dict[str, Path], output: Path)
     subset = {**annotations, "images": images,
               "annotations": [a for a in annotations["annotations"] if a["image_id"] in kept]}
     write_atomically(output / "annotations" / "instances_train2017.json", json.dumps(subset).encode())
+    write_voc_masks(subset, output / "voc_semseg")
+
+
+# COCO category names of the 20 PASCAL VOC classes, in VOC's class order (class i + 1; 0 is background).
+VOC_FROM_COCO = ("airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table",
+                 "dog", "horse", "motorcycle", "person", "potted plant", "sheep", "couch", "train", "tv")
+VOC_IGNORE = 255
+
+
+def voc_palette() -> list[int]:
+    """PASCAL VOC's colour map (its devkit's: the label's bits dealt out to red, green, blue from the high bit down),
+    flattened for a PIL palette."""
+    palette = []
+    for label in range(256):
+        colour, bits = [0, 0, 0], label
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                colour[channel] |= ((bits >> channel) & 1) << shift
+            bits >>= 3
+        palette += colour
+    return palette
+
+
+def voc_mask(coco, image: dict, voc_class: dict[int, int]):
+    """The image's VOC-style semantic mask: objects of the 20 VOC classes painted largest first (so smaller ones stay
+    on top), crowd regions of those classes ignored (255), everything else background."""
+    import numpy as np
+
+    mask = np.zeros((image["height"], image["width"]), dtype=np.uint8)
+    objects = [a for a in coco.imgToAnns[image["id"]] if a["category_id"] in voc_class]
+    for annotation in sorted(objects, key=lambda a: -a["area"]):
+        value = VOC_IGNORE if annotation.get("iscrowd") else voc_class[annotation["category_id"]]
+        mask[coco.annToMask(annotation).astype(bool)] = value
+    return mask
+
+
+def write_voc_masks(annotations: dict, output: Path) -> None:
+    """VOC-format semantic segmentation of a COCO subset (`coco128-voc`): palette PNGs in `SegmentationClass/` and
+    the stems in `ImageSets/Segmentation/all.txt`; the images stay in `../train2017/`. pycocotools rasterises the
+    polygons and crowd RLEs."""
+    import io
+
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    coco = COCO()
+    coco.dataset = annotations
+    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints its progress
+        coco.createIndex()
+    by_name = {c["name"]: c["id"] for c in annotations["categories"]}
+    voc_class = {by_name[name]: i + 1 for i, name in enumerate(VOC_FROM_COCO) if name in by_name}
+    palette = voc_palette()
+    stems = []
+    for image in tqdm(annotations["images"], desc="coco128-voc masks", unit="image", mininterval=1.0):
+        stem = Path(image["file_name"]).stem
+        stems.append(stem)
+        target = output / "SegmentationClass" / f"{stem}.png"
+        if target.exists():
+            continue
+        picture = Image.fromarray(voc_mask(coco, image, voc_class), mode="P")
+        picture.putpalette(palette)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        write_atomically(target, buffer.getvalue())
+    write_atomically(output / "ImageSets" / "Segmentation" / "all.txt", "".join(f"{s}\n" for s in stems).encode())
 
 
 def _imagenet_archive(split: str, optional: bool = False) -> Archive:
@@ -306,8 +372,10 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
             tuple(Archive(f, _unpublished, COCO_SOURCE) for f in ("annotations_trainval2017.zip", "val2017.zip",
                                                                   "train2017.zip")),
             own_copy_has=("annotations", "val2017")),
-    Dataset("coco128", "coco128-cocofmt", "the first 128 COCO train2017 images with their COCO json",
-            build_coco_subset, derived_from=("coco2017",), own_copy_has=("annotations", "train2017")),
+    Dataset("coco128", "coco128-cocofmt", "the first 128 COCO train2017 images with their COCO json, and VOC-style "
+            "masks rasterised from its polygons (coco128-voc)",
+            build_coco_subset, derived_from=("coco2017",), own_copy_has=("annotations", "train2017", "voc_semseg"),
+            used_by=("pipeline/coco128_detection", "pipeline/small_segmentation (coco128-voc)")),
     Dataset("voc2012", "VOCdevkit", "PASCAL VOC 2012 (mmseg's data/VOCdevkit layout)", build_by_extracting,
             (Archive("VOCtrainval_11-May-2012.tar", _voc_md5, "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/"),),
             own_copy_has=("VOC2012",), strip="VOCdevkit/"),
