@@ -164,3 +164,45 @@ def test_separable_head_and_fpn_have_no_dense_3x3_convolution():
 def test_a_backbone_that_has_no_openmmlab_form_is_a_one_line_error():
     with pytest.raises(MobileReproError, match="not a MobileOne or MobileNetV4 model"):
         networks.ssdlite("efficientnet_b0")
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(lambda: networks.ssdlite("mobileone_s0"), id="ssdlite"),
+    pytest.param(lambda: networks.retinanet("mnv4_conv_s", input_size=256), id="retinanet"),
+])
+def test_detector_post_processing_runs_at_the_bound_of_its_test_config(config):
+    config = config()
+    size = config.get("input_size", 320)
+    model = networks.build(config, deploy=True)
+    post = networks.PostProcessing(model, (3, size, size))
+    kept = post()[0]
+    test_cfg = model.bbox_head.test_cfg
+    assert len(kept) == post.outputs() == test_cfg.max_per_img
+    assert float(kept.scores.min()) >= test_cfg.score_thr
+    assert torch.equal(post()[0].bboxes, kept.bboxes)  # fixed inputs: the timed work is the same every run
+
+
+def test_segmenter_post_processing_is_what_predict_does_after_the_network():
+    model = networks.build(networks.deeplabv3("mobileone_s0", "voc", 16), deploy=True)
+    size = 96
+    post = networks.PostProcessing(model, (3, size, size), seed=3)
+    images = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(3))
+    sample = SegDataSample(metainfo={"img_shape": (size, size), "ori_shape": (size, size), "pad_shape": (size, size)})
+    with torch.no_grad():
+        predicted = model.predict(images, [sample])[0].pred_sem_seg.data
+    assert torch.equal(post()[0].pred_sem_seg.data, predicted)
+    assert post.outputs() == size * size
+
+
+def test_a_dense_chapter_times_post_processing_apart_and_exports_every_network_to_core_ml(smoke_run):
+    from mobilerepro import experiments
+    from mobilerepro.experiments.dense_latency import POST_PROCESSING
+
+    result = experiments.get("mnv4/table7").load(smoke_run("mnv4/table7"))
+    post = result.rows[result.rows.backend == POST_PROCESSING]
+    assert list(post.backbone) == list(result.counts_table().backbone)
+    assert (post.status == "ok").all() and post.roofline_floor_ms.isna().all()
+    assert f"{POST_PROCESSING} (min, ms)" in result.latency_table().columns
+    census = result.coreml_table()
+    assert list(census.backbone) == list(result.counts_table().backbone)
+    assert (census["Core ML ops"] != "export failed").all(), census

@@ -220,6 +220,45 @@ class DenseForward(torch.nn.Module):
         return flatten(self.model._forward(images))
 
 
+class PostProcessing:
+    """What mmdet / mmseg run after the raw outputs at inference, on fixed raw outputs of the network, as a callable
+    to time apart from it (the papers' latencies are of the network; this is the rest of a deployed detector).
+
+    Detectors: box decoding, score threshold, top-k and NMS by the config's `test_cfg` (`bbox_head.predict_by_feat`).
+    The class logits are drawn from a standard normal (seeded) instead of the untrained network's, whose scores sit
+    below the threshold and would leave NMS nothing to do: nearly every candidate clears the threshold, so each level
+    sends its `nms_pre` best to NMS and the output holds `max_per_img` boxes — the bound of the config, above what a
+    trained detector pays on a typical image. Segmenters: logits resized to the input (bilinear) and the per-pixel
+    argmax (`decode_head.predict_by_feat`, then `postprocess_result`)."""
+
+    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int, int], seed: int = 0):
+        generator = torch.Generator().manual_seed(seed)
+        height, width = input_size[1:]
+        self.model = model
+        self.metas = [dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
+                           scale_factor=(1.0, 1.0))]
+        with torch.no_grad():
+            raw = model._forward(torch.randn(1, *input_size, generator=generator))
+        self.detector = hasattr(model, "bbox_head")
+        if self.detector:
+            scores, boxes = raw
+            self.raw = ([torch.randn(s.shape, generator=generator) for s in scores], boxes)
+        else:
+            self.raw = raw
+
+    def __call__(self):
+        with torch.inference_mode():
+            if self.detector:
+                return self.model.bbox_head.predict_by_feat(*self.raw, batch_img_metas=self.metas, rescale=False)
+            logits = self.model.decode_head.predict_by_feat(self.raw, self.metas)
+            return self.model.postprocess_result(logits)
+
+    def outputs(self) -> int:
+        """Boxes kept (detectors) or labelled pixels (segmenters) per image."""
+        result = self()[0]
+        return len(result) if self.detector else result.pred_sem_seg.data.numel()
+
+
 def heads(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return {name: getattr(model, name) for name in ("bbox_head", "decode_head") if hasattr(model, name)}
 

@@ -1,8 +1,9 @@
 """The dense-prediction template: a detector or segmenter of a paper's table, built through mmdet / mmseg on each
 backbone, counted (params and MACs of backbone, neck and head at the paper's input size) and timed on every backend
-with the latency template's protocol. What is timed is the network up to its raw outputs; decoding, NMS and the
-upsampling to the image are post-processing, which the paper's latency does not separate either and which is the
-same for every backbone.
+with the latency template's protocol, and exported to Core ML with its op census. What is timed on every backend is
+the network up to its raw outputs; decoding, NMS and the upsampling to the image are post-processing, timed apart
+with the same plan as mmdet / mmseg run it in PyTorch (`POST_PROCESSING` column; `networks.PostProcessing` says
+on which inputs).
 
 A chapter is its networks (`network_config`), its published rows and its evidence (`judge`). The claims about
 accuracy need the full datasets and schedules: at these profiles they are recorded as not testable here.
@@ -23,12 +24,14 @@ from mobilerepro.report import save_figure
 from mobilerepro.verdicts import NotTestable
 
 PARTS = ("backbone", "neck", "head")
+POST_PROCESSING = "post-processing (torch)"
 
 
 @dataclass(frozen=True)
 class DenseConfig(LatencyConfig):
     backbones: list[str] | None = None
     input_size: int = 320
+    coreml_export: bool = True
 
 
 class DenseResult(LatencyResult):
@@ -58,7 +61,7 @@ class DenseResult(LatencyResult):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**super().tables(), "counts": self.counts_table(), "latency": self.latency_table(),
-                **self.experiment.published_tables(self)}
+                "coreml": self.coreml_table(), **self.experiment.published_tables(self)}
 
     def summary_numbers(self) -> list[str]:
         size = self.summary["parameters"]["input_size"]
@@ -105,8 +108,14 @@ class DenseExperiment(LatencyExperiment):
             return networks.DenseForward(networks.build(self.network_config(config, backbone), deploy=True))
 
         size = (3, config.input_size, config.input_size)
-        return [Candidate({"backbone": name}, lambda name=name: build(name), size, {"network": self.network})
-                for name in config.backbones]
+        return [Candidate({"backbone": name}, lambda name=name: build(name), size, {"network": self.network},
+                          census=True) for name in config.backbones]
+
+    def companion_timings(self, config: DenseConfig, prepared: dict) -> dict[str, dict]:
+        from mobilerepro.dense import networks
+
+        return {POST_PROCESSING: {name: networks.PostProcessing(p.model.model, p.input_size, config.seed)
+                                  for name, p in prepared.items()}}
 
     def analyse(self, config: DenseConfig, frame: pd.DataFrame, prepared: dict, peaks):
         from mobilerepro.dense import networks

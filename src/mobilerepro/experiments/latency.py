@@ -26,7 +26,7 @@ from mobilerepro import MobileReproError
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.export.onnx import one_line
 from mobilerepro.measure.complexity import LayerCost, count_params, layer_costs
-from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency
+from mobilerepro.measure.latency import BACKENDS, TimingPlan, get_backend, measure_latency, time_callables
 from mobilerepro.measure.roofline import MachinePeaks, measure_peaks
 from mobilerepro.verdicts import Spreads
 
@@ -152,6 +152,11 @@ class LatencyExperiment(Experiment):
     def candidates(self, config: LatencyConfig) -> list[Candidate]:
         raise NotImplementedError
 
+    def companion_timings(self, config: LatencyConfig, prepared: dict[str, Prepared]) -> dict[str, dict]:
+        """Work timed beside the models with the same plan, one extra 'backend' column per label: {label: {candidate
+        name: callable}} (e.g. a detector's post-processing); none by default."""
+        return {}
+
     def analyse(self, config: LatencyConfig, frame: pd.DataFrame, prepared: dict[str, Prepared],
                 peaks: MachinePeaks) -> tuple[dict, list]:
         """The chapter's own summary fields and its evidence, from the rows, the prepared candidates (by name) and
@@ -183,8 +188,12 @@ class LatencyExperiment(Experiment):
         measurements = {(m.model, m.backend): m for m in measure_latency(
             {name: (p.model, p.input_size) for name, p in prepared.items()}, config.backends, config.plan,
             onnx_exporter=config.onnx_exporter, progress=progress)}
+        companions = self.companion_timings(config, prepared)
+        for label, calls in companions.items():
+            measurements.update({(m.model, m.backend): m
+                                 for m in time_callables(calls, label, config.plan, progress=progress)})
         floors = {name: peaks.floor_ms(p.layers) for name, p in prepared.items()}
-        frame = self._rows(config, candidates, records, measurements, floors)
+        frame = self._rows(config, candidates, records, measurements, floors, [*config.backends, *companions])
         if not (frame.status == "ok").any():
             raise MobileReproError(f"nothing could be timed on any backend; see the 'reason' column of "
                                    f"{self.files['rows']}")
@@ -195,18 +204,19 @@ class LatencyExperiment(Experiment):
                                "peaks": {**asdict(peaks), "ridge_point_fp32": peaks.ridge_point}, **analysis},
                        evidence)
 
-    def _rows(self, config, candidates, records, measurements, floors) -> pd.DataFrame:
-        """One row per (candidate, backend); a CPU timing carries its roofline floor and its fraction of it."""
+    def _rows(self, config, candidates, records, measurements, floors, timed_as) -> pd.DataFrame:
+        """One row per (candidate, backend or companion timing); a CPU timing of the model carries its roofline floor
+        and its fraction of it."""
         from mobilerepro.measure.latency import Measurement
 
         rows = []
         for candidate, record in zip(candidates, records, strict=True):
-            columns = {k: v for k, v in record.items() if not k.startswith("coreml") and k != "error"}
-            for backend in config.backends:
+            identity = {k: v for k, v in record.items() if not k.startswith("coreml") and k != "error"}
+            for backend in timed_as:
                 measurement = measurements.get((candidate.name, backend)) or Measurement(
                     candidate.name, backend, "failed", record.get("error", ""))
                 floor = floors.get(candidate.name) if backend in CPU_BACKENDS else None
-                rows.append({**columns, "threads": config.threads, **measurement.record(config.max_relative_iqr),
+                rows.append({**identity, "threads": config.threads, **measurement.record(config.max_relative_iqr),
                              "roofline_floor_ms": floor})
         frame = pd.DataFrame.from_records(rows)
         frame["fraction_of_roofline"] = frame.roofline_floor_ms / frame.min_ms
@@ -250,9 +260,14 @@ class LatencyResult(Result):
     def ok(self) -> pd.DataFrame:
         return self.rows[self.rows.status == "ok"]
 
+    @property
+    def key_columns(self) -> list[str]:
+        """The columns that name a candidate in this chapter's rows."""
+        return [c for c in ("model", "variant", "form", "backbone") if c in self.rows.columns]
+
     def failures(self) -> pd.DataFrame:
         """Every timing that did not happen: failures one per row, an unavailable backend once."""
-        keys = [c for c in ("model", "variant", "form", "backbone") if c in self.rows.columns]
+        keys = self.key_columns
         failed = self.rows[self.rows.status == "failed"][[*keys, "backend", "status", "reason"]]
         unavailable = self.rows[self.rows.status == "unavailable"].drop_duplicates("backend")
         unavailable = unavailable[["backend", "status", "reason"]].assign(**{keys[0]: "(every model)"})
@@ -262,6 +277,21 @@ class LatencyResult(Result):
     def coreml_failures(self) -> list[str]:
         return [f"{'/'.join(str(v) for k, v in c.items() if k in ('model', 'variant'))}: {c['coreml_reason']}"
                 for c in self.summary["candidates"] if c.get("coreml_status") == "failed"]
+
+    def coreml_table(self) -> pd.DataFrame:
+        """Per candidate exported to Core ML: its op count and most frequent ops, or why the export failed."""
+        records = []
+        for candidate in self.summary["candidates"]:
+            if "coreml_status" not in candidate:
+                continue
+            record = {key: candidate[key] for key in self.key_columns if key in candidate}
+            if candidate["coreml_status"] == "ok":
+                record.update({"Core ML ops": candidate["coreml_ops"], "most frequent": ", ".join(
+                    f"{op} {n}" for op, n in list(candidate["coreml_census"].items())[:6])})
+            else:
+                record.update({"Core ML ops": "export failed", "most frequent": candidate["coreml_reason"]})
+            records.append(record)
+        return pd.DataFrame.from_records(records)
 
     def roofline_errors(self) -> pd.DataFrame:
         """Timings faster than this machine's roofline allows: the peaks were measured too low."""
@@ -279,7 +309,7 @@ class LatencyResult(Result):
 
     def roofline_table(self) -> pd.DataFrame:
         """Per CPU timing: the roofline floor on this machine and the fraction of it the measured minimum reaches."""
-        keys = [c for c in ("model", "variant", "form", "backbone") if c in self.rows.columns]
+        keys = self.key_columns
         ok = self.ok()[self.ok().roofline_floor_ms.notna()]
         wide = ok.pivot_table(index=keys, columns="backend", values="fraction_of_roofline", sort=False)
         floors = ok.drop_duplicates(keys).set_index(keys).roofline_floor_ms.rename("roofline floor (ms)")

@@ -94,17 +94,6 @@ class Table6Result(LatencyResult):
                              for backend, devices in self.summary["rank_agreement"].items()}).T.reset_index(
             names="ρ(ours, paper) on")
 
-    def coreml_table(self) -> pd.DataFrame:
-        records = []
-        for c in self.summary["candidates"]:
-            if c.get("coreml_status") == "ok":
-                top = ", ".join(f"{op} {n}" for op, n in list(c["coreml_census"].items())[:6])
-                records.append({"model": c["model"], "Core ML ops": c["coreml_ops"], "most frequent": top})
-            elif c.get("coreml_status") == "failed":
-                records.append({"model": c["model"], "Core ML ops": "export failed",
-                                "most frequent": c["coreml_reason"]})
-        return pd.DataFrame.from_records(records)
-
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**super().tables(), "counts": self.counts_table(), "latency": self.latency_table(),
                 "agreement": self.agreement_table(), "coreml": self.coreml_table()}

@@ -298,6 +298,26 @@ def measure_latency(
     return list(measurements.values())
 
 
+def time_callables(calls: dict[str, Callable[[], object]], label: str, plan: TimingPlan, *,
+                   progress: bool = True) -> list[Measurement]:
+    """Time plain Python callables (e.g. post-processing on fixed inputs) with the same plan, thread pinning and
+    interleaved rounds as the models; `label` is the backend column of their rows."""
+    measurements = {}
+    with torch_threads(plan.threads):
+        runners = {}
+        for name, call in calls.items():
+            try:
+                for _ in range(max(plan.warmup, 1)):
+                    call()
+            except Exception as error:  # noqa: BLE001 - the row records why
+                measurements[(name, label)] = Measurement(name, label, "failed", one_line(error))
+            else:
+                runners[(name, label)] = call
+                measurements[(name, label)] = Measurement(name, label, "ok")
+        _timed_rounds(runners, measurements, plan, progress)
+    return list(measurements.values())
+
+
 def _refresh_interval() -> float:
     # In a terminal the bar redraws in place; in a notebook log every redraw is a new line, so redraw rarely.
     return 0.5 if sys.stderr.isatty() else 15.0
