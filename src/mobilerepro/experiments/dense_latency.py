@@ -24,7 +24,7 @@ from mobilerepro.report import save_figure
 from mobilerepro.verdicts import NotTestable
 
 PARTS = ("backbone", "neck", "head")
-POST_PROCESSING = "post-processing (torch)"
+POST_PROCESSING = "torch post-processing"
 
 
 @dataclass(frozen=True)
