@@ -210,10 +210,12 @@ def progress_hook(description: str):
     return Progress()
 
 
-def train_and_evaluate(config: Config, *, progress: bool = True, description: str = "training") -> dict:
-    """Train (resuming from the folder's last checkpoint), then score the held-out part (`val`) and the training part
-    (`test`: how well the network fits what it saw). Returns the metrics, the loss per iteration and the seconds this
-    process spent (a resumed run counts only what it did after resuming)."""
+def train_and_evaluate(config: Config, *, progress: bool = True, description: str = "training",
+                       score_training_part: bool = True) -> dict:
+    """Train (resuming from the folder's last checkpoint), then score the held-out part (`val`) and, when asked, the
+    training part (`test`: how well the network fits what it saw). Returns the metrics, the loss per iteration and
+    the seconds this process spent (a resumed run counts only what it did after resuming). Under torchrun every
+    process trains; the first writes the result."""
     import time
 
     import torch
@@ -226,17 +228,21 @@ def train_and_evaluate(config: Config, *, progress: bool = True, description: st
     started = time.perf_counter()
     config.resume = (folder / "last_checkpoint").exists()
     runner = Runner.from_cfg(config)
-    networks.fix_ssd_predict(runner.model)
+    networks.fix_ssd_predict(getattr(runner.model, "module", runner.model))  # under DDP the detector is inside
     if progress:
         runner.register_hook(progress_hook(description), priority="LOW")
     with torch.serialization.safe_globals(checkpoint_globals()):
         runner.train()
-    held_out, fit = runner.val(), runner.test()
+    held_out = runner.val()
+    fit = runner.test() if score_training_part else None
     history = runner.message_hub.log_scalars.get("train/loss")
     losses = [float(value) for value in history.data[0]] if history is not None else []
     result = {"held_out": held_out, "fit": fit, "loss": losses, "iterations": runner.iter,
               "seconds": time.perf_counter() - started, "resumed": config.resume}
-    done.write_text(json.dumps(result, default=float))
+    from mmengine.dist import get_rank
+
+    if get_rank() == 0:
+        done.write_text(json.dumps(result, default=float))
     return result
 
 

@@ -6,7 +6,10 @@ with the same plan as mmdet / mmseg run it in PyTorch (`POST_PROCESSING` column;
 on which inputs).
 
 A chapter is its networks (`network_config`), its published rows and its evidence (`judge`). The claims about
-accuracy need the full datasets and schedules: at these profiles they are recorded as not testable here.
+accuracy need the full datasets and the papers' schedules: with `train_full_scale` (the `full` profile, `DATA=` a
+root holding COCO / VOC aug / ADE20K in the packages' layouts, `gpus` processes under torchrun) every backbone is
+trained over `seeds` with its paper's schedule (`dense.full_scale`, resumable) and those claims are judged on the
+held-out scores (`judge_scores`); otherwise they are recorded as not testable here.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import pandas as pd
 
 from mobilerepro import MobileReproError
 from mobilerepro.experiments.latency import Candidate, LatencyConfig, LatencyExperiment, LatencyResult
+from mobilerepro.measure.stats import mean_with_ci
 from mobilerepro.report import save_figure
-from mobilerepro.verdicts import NotTestable
+from mobilerepro.verdicts import Interval, NotTestable
 
 PARTS = ("backbone", "neck", "head")
 POST_PROCESSING = "torch post-processing"
@@ -32,6 +36,24 @@ class DenseConfig(LatencyConfig):
     backbones: list[str] | None = None
     input_size: int = 320
     coreml_export: bool = True
+    train_full_scale: bool = False
+    seeds: list[int] | None = None
+    gpus: int = 1
+
+
+def gain_interval(ours: list[float], reference: float | list[float], label: str) -> Interval:
+    """Relative gain of our scores (one per seed) over a published score, or over a reference backbone's scores paired
+    by seed, with a t interval over seeds."""
+    references = reference if isinstance(reference, list) else [reference] * len(ours)
+    gains = [mine / theirs - 1 for mine, theirs in zip(ours, references, strict=True)]
+    mean, low, high = mean_with_ci(gains)
+    return Interval(mean, low, high, len(gains), f"{label}: {mean:+.1%} relative over {len(gains)} seed(s)")
+
+
+def best_mobileone(scores: dict[str, list[float]]) -> str | None:
+    """The MobileOne backbone with the highest mean score ("best MobileOne": the paper does not say which)."""
+    ranked = {name: np.mean(values) for name, values in scores.items() if name.startswith("mobileone_")}
+    return max(ranked, key=ranked.get) if ranked else None
 
 
 class DenseResult(LatencyResult):
@@ -59,9 +81,23 @@ class DenseResult(LatencyResult):
         fraction.columns = [f"{backend}: fraction of roofline" for backend in fraction.columns]
         return wide.join(fraction).reset_index()
 
+    def full_scale_table(self) -> pd.DataFrame:
+        """Held-out score per backbone over the seeds of the full-scale runs (empty unless `train_full_scale`)."""
+        full = self.summary.get("full_scale")
+        if not full:
+            return pd.DataFrame(columns=["backbone", "schedule", "seeds", "held-out score (%)", "95 % CI low",
+                                         "95 % CI high"])
+        records = []
+        for backbone, values in full["scores"].items():
+            mean, low, high = mean_with_ci(values)
+            records.append({"backbone": backbone, "schedule": full["schedule"], "seeds": len(values),
+                            "held-out score (%)": mean, "95 % CI low": low, "95 % CI high": high})
+        return pd.DataFrame.from_records(records)
+
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**super().tables(), "counts": self.counts_table(), "latency": self.latency_table(),
-                "coreml": self.coreml_table(), **self.experiment.published_tables(self)}
+                "coreml": self.coreml_table(), "full_scale": self.full_scale_table(),
+                **self.experiment.published_tables(self)}
 
     def summary_numbers(self) -> list[str]:
         size = self.summary["parameters"]["input_size"]
@@ -84,11 +120,20 @@ class DenseExperiment(LatencyExperiment):
                 for name in self.claims]
 
     def not_testable_reason(self, config: DenseConfig) -> str:
-        return ("needs the full dataset and the paper's training schedule on GPUs; this chapter counts and times "
-                "the networks only")
+        return ("needs the full dataset and the paper's training schedule on GPUs (PROFILE=full DATA=..., see "
+                "'Full-scale training'); at this profile the chapter counts and times the networks only")
 
     def published_tables(self, result: DenseResult) -> dict[str, pd.DataFrame]:
         return {}
+
+    # Full scale ------------------------------------------------------------------------------------------------------
+    def full_schedule(self, config: DenseConfig) -> str:
+        """The `dense.full_scale` schedule this chapter's networks are trained with."""
+        raise NotImplementedError
+
+    def judge_scores(self, config: DenseConfig, scores: dict[str, list[float]]) -> list:
+        """Evidence on the accuracy claims from the held-out scores per backbone (one per seed, in percent)."""
+        return []
 
     def validate(self, config: DenseConfig) -> DenseConfig:
         from mobilerepro import stack
@@ -96,7 +141,42 @@ class DenseExperiment(LatencyExperiment):
         stack.require()
         if not config.backbones:
             raise MobileReproError("at least one backbone is needed")
+        if config.train_full_scale and (not config.seeds or config.gpus < 1):
+            raise MobileReproError("full-scale training needs at least one seed and one GPU (gpus >= 1)")
         return super().validate(config)
+
+    def measure(self, config: DenseConfig, directory: Path, progress: bool):
+        if config.train_full_scale:  # the data first: a missing dataset stops the run before any work
+            from mobilerepro.data import data_root
+            from mobilerepro.dense import full_scale
+
+            full_scale.check_layout(full_scale.SCHEDULES[self.full_schedule(config)].dataset, data_root())
+        outcome = super().measure(config, directory, progress)
+        if config.train_full_scale:
+            scores = self.train_full_scale(config, progress)
+            judged = self.judge_scores(config, scores)
+            names = {name for name, _, _ in judged}
+            outcome.evidence = [e for e in outcome.evidence if e[0] not in names] + judged
+            outcome.summary["full_scale"] = {"schedule": self.full_schedule(config), "scores": scores}
+        return outcome
+
+    def train_full_scale(self, config: DenseConfig, progress: bool) -> dict[str, list[float]]:
+        """Held-out score (percent) of every backbone and seed, each run in its own resumable folder."""
+        from mobilerepro.data import data_root
+        from mobilerepro.dense import full_scale
+        from mobilerepro.results import results_root
+
+        name = self.full_schedule(config)
+        schedule = full_scale.SCHEDULES[name]
+        options = {"output_stride": getattr(config, "output_stride", 8)}
+        scores = {}
+        for backbone in config.backbones:
+            for seed in config.seeds:
+                folder = results_root() / "dense_full_scale" / name / f"{backbone}-os{options['output_stride']}-{seed}"
+                metrics = full_scale.run(name, backbone, data_root(), folder, seed, gpus=config.gpus,
+                                         progress=progress, **options)
+                scores.setdefault(backbone, []).append(full_scale.score_percent(metrics, schedule))
+        return scores
 
     def candidates(self, config: DenseConfig) -> list[Candidate]:
         import torch

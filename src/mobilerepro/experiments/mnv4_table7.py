@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mobilerepro import paper
-from mobilerepro.experiments.dense_latency import DenseConfig, DenseExperiment
+from mobilerepro.experiments.dense_latency import DenseConfig, DenseExperiment, gain_interval
 from mobilerepro.experiments.latency import timing_profiles
 from mobilerepro.verdicts import NotTestable, Value
 
@@ -33,7 +33,8 @@ class RetinaNetTable(DenseExperiment):
     network = "RetinaNet-384, separable 256-d FPN P3-P7 and 4-layer head"
     profiles = timing_profiles(smoke={"backbones": ["mnv4_conv_m"], "input_size": 384},
                                quick={"backbones": BACKBONES, "input_size": 384, "rounds": 4, "runs_per_round": 3},
-                               full={"backbones": BACKBONES, "input_size": 384})
+                               full={"backbones": BACKBONES, "input_size": 384, "train_full_scale": True,
+                                     "seeds": [0, 1]})
 
     def network_config(self, config: DenseConfig, backbone: str):
         from mobilerepro.dense import networks
@@ -50,6 +51,15 @@ class RetinaNetTable(DenseExperiment):
                                                                   "2.0x detectors are not in the zoo")),
                      ("hybrid_m_ap", "COCO AP", NotTestable(self.not_testable_reason(config)))]
         return evidence
+
+    def full_schedule(self, config: DenseConfig) -> str:
+        return "retinanet-coco"
+
+    def judge_scores(self, config: DenseConfig, scores: dict[str, list[float]]) -> list:
+        if not {"mnv4_conv_m", "mnv4_hybrid_m"} <= set(scores):
+            return []
+        return [("hybrid_m_ap", "COCO AP", gain_interval(scores["mnv4_hybrid_m"], scores["mnv4_conv_m"],
+                                                         "Hybrid-M over Conv-M, paired by seed"))]
 
     def published_tables(self, result) -> dict[str, pd.DataFrame]:
         return {"published": pd.DataFrame.from_records([

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mobilerepro import paper
-from mobilerepro.experiments.dense_latency import DenseConfig, DenseExperiment
+from mobilerepro.experiments.dense_latency import DenseConfig, DenseExperiment, best_mobileone, gain_interval
 from mobilerepro.experiments.latency import timing_profiles
 
 BACKBONES = ["mobilenet_v2", "mobileone_s0", "mobileone_s1", "mobileone_s2", "mobileone_s3", "mobileone_s4",
@@ -29,12 +29,26 @@ class SSDLiteTable(DenseExperiment):
     network = "SSDLite-320 (mmdet's MobileNetV2 config)"
     profiles = timing_profiles(smoke={"backbones": ["mobilenet_v2", "mobileone_s0"], "input_size": 320},
                                quick={"backbones": BACKBONES, "input_size": 320, "rounds": 4, "runs_per_round": 3},
-                               full={"backbones": BACKBONES, "input_size": 320})
+                               full={"backbones": BACKBONES, "input_size": 320, "train_full_scale": True,
+                                     "seeds": [0, 1]})
 
     def network_config(self, config: DenseConfig, backbone: str):
         from mobilerepro.dense import networks
 
         return networks.ssdlite(backbone)
+
+    def full_schedule(self, config: DenseConfig) -> str:
+        return "ssdlite-coco"
+
+    def judge_scores(self, config: DenseConfig, scores: dict[str, list[float]]) -> list:
+        best = best_mobileone(scores)
+        if best is None:
+            return []
+        baselines = paper.load("mobileone")["table11_detection"]["baselines"]
+        return [(claim, f"{best} vs {baselines[name]['label']}",
+                 gain_interval(scores[best], paper.value(baselines[name]["coco_map"]),
+                               f"{best} over {baselines[name]['label']}'s published mAP"))
+                for claim, name in (("coco_over_mnasnet", "mnasnet"), ("coco_over_mobilevit", "mobilevit_s"))]
 
     def published_tables(self, result) -> dict[str, pd.DataFrame]:
         data = paper.load("mobileone")["table11_detection"]

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.experiments.dense_latency import DenseConfig, DenseExperiment, DenseResult
+from mobilerepro.experiments.dense_latency import (
+    DenseConfig,
+    DenseExperiment,
+    DenseResult,
+    best_mobileone,
+    gain_interval,
+)
 from mobilerepro.experiments.latency import timing_profiles
 
 BACKBONES = ["mobilenet_v2", "mobileone_s0", "mobileone_s1", "mobileone_s2", "mobileone_s3", "mobileone_s4"]
@@ -46,7 +52,8 @@ class DeepLabTable(DenseExperiment):
     result_type = SegmentationResult
     profiles = timing_profiles(smoke={"backbones": ["mobileone_s0"], "input_size": 128},
                                quick={"backbones": BACKBONES, "input_size": 512, "rounds": 3, "runs_per_round": 2},
-                               full={"backbones": BACKBONES, "input_size": 512})
+                               full={"backbones": BACKBONES, "input_size": 512, "train_full_scale": True,
+                                     "seeds": [0, 1]})
 
     def validate(self, config: SegmentationConfig) -> SegmentationConfig:
         from mobilerepro.dense.networks import DATASETS
@@ -64,6 +71,27 @@ class DeepLabTable(DenseExperiment):
         from mobilerepro.dense import networks
 
         return networks.deeplabv3(backbone, config.dataset, config.output_stride)
+
+    def full_schedule(self, config: SegmentationConfig) -> str:
+        return f"deeplabv3-{config.dataset}"
+
+    def judge_scores(self, config: SegmentationConfig, scores: dict[str, list[float]]) -> list:
+        best, evidence = best_mobileone(scores), []
+        if best is None:
+            return []
+        if config.dataset == "voc":
+            mobilevit = paper.load("mobileone")["table11_segmentation"]["baselines"]["mobilevit_s"]
+            evidence.append(("voc_over_mobilevit", f"VOC: {best} vs MobileViT-S", gain_interval(
+                scores[best], paper.value(mobilevit["voc_miou"]), f"{best} over MobileViT-S's published mIoU")))
+        if "mobilenet_v2" in scores:
+            reference = scores["mobilenet_v2"]
+            if config.dataset == "ade20k":
+                evidence.append(("ade20k_over_mobilenetv2", f"ADE20K: {best} vs MobileNetV2", gain_interval(
+                    scores[best], reference, f"{best} over MobileNetV2, paired by seed")))
+            if "mobileone_s1" in scores:
+                evidence.append(("s1_segmentation", f"{config.dataset}: S1 vs MobileNetV2", gain_interval(
+                    scores["mobileone_s1"], reference, "S1 over MobileNetV2, paired by seed")))
+        return evidence
 
     def published_tables(self, result) -> dict[str, pd.DataFrame]:
         data = paper.load("mobileone")["table11_segmentation"]

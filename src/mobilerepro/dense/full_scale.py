@@ -1,0 +1,300 @@
+"""The papers' detection and segmentation schedules at full scale, through mmengine's Runner, on one process or N GPUs.
+
+    make replicate-table11-detection PROFILE=full DATA=/datasets [ARGS='-p gpus 8']
+    python -m mobilerepro.dense.full_scale --schedule ssdlite-coco --backbone mobileone_s4 --data /datasets --gpus 8
+
+A schedule is the package's own config for the network (as `networks` builds it) with the paper's length, batch and
+optimiser where the paper states them, each setting tagged with where it comes from (PAPERS.md: *verified* or our
+*choice* where the paper is silent). The data root must hold the dataset in mmdet's / mmseg's layout (checked first,
+one line naming what is missing). With `--gpus N` the run re-launches itself under `torchrun` (one process per GPU,
+the total batch split between them). Every epoch leaves a checkpoint: a killed run started again resumes from it
+(loaded with `weights_only=True`), and a finished one is read back from its `metrics.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmengine.config import Config
+
+from mobilerepro import MobileReproError
+from mobilerepro.dense import networks, training
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A dataset in the layout the package configs read, under the data root."""
+
+    folder: str
+    entries: tuple[str, ...]
+    how: str  # how a user gets it
+
+
+LAYOUTS = {
+    "coco2017": Layout("coco", ("annotations/instances_train2017.json", "annotations/instances_val2017.json",
+                                "train2017", "val2017"), "make data DATASET=coco2017 SOURCE=FOLDER"),
+    "voc12aug": Layout("VOCdevkit/VOC2012", ("JPEGImages", "SegmentationClass", "SegmentationClassAug",
+                                             "ImageSets/Segmentation/train.txt", "ImageSets/Segmentation/val.txt",
+                                             "ImageSets/Segmentation/aug.txt"),
+                       "make data DATASET=voc2012, then mmseg's tools/dataset_converters/voc_aug.py with SBD's "
+                       "benchmark_RELEASE for SegmentationClassAug and aug.txt"),
+    "ade20k": Layout("ade/ADEChallengeData2016", ("images/training", "images/validation", "annotations/training",
+                                                  "annotations/validation"), "make data DATASET=ade20k SOURCE=FOLDER"),
+}
+
+
+def check_layout(name: str, root: Path) -> Path:
+    """The dataset's folder under `root`, or a one-line error naming the first missing entry and the layout."""
+    layout = LAYOUTS[name]
+    folder = Path(root) / layout.folder
+    missing = [entry for entry in layout.entries if not (folder / entry).exists()]
+    if missing:
+        raise MobileReproError(f"{folder} is not the {name} layout: {missing[0]} is missing (expected "
+                               f"{', '.join(layout.entries)}); get it with {layout.how} (README, section \"Data\")")
+    return folder
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One paper's training of one network on one dataset. `optimizer` is an mmengine optimizer dict; `sources` says
+    for every setting where it comes from."""
+
+    network: str  # ssdlite | retinanet | deeplabv3
+    dataset: str  # a LAYOUTS name
+    epochs: int
+    batch_size: int  # in total, over all processes
+    optimizer: dict
+    warmup: tuple[float, str]  # (length, "iterations" | "epochs") of the linear warm-up before the cosine decay
+    metric: str  # the key of the score in mmengine's metrics
+    sources: tuple[str, ...]
+    head_lr_multiplier: float = 1.0
+
+
+SCHEDULES = {
+    "ssdlite-coco": Schedule(
+        "ssdlite", "coco2017", 200, 192, dict(type="SGD", lr=0.015, momentum=0.9, weight_decay=4e-5),
+        (500, "iterations"), "coco/bbox_mAP",
+        ("verified (MobileOne Tab. 11): SSDLite-320 in mmdetection on COCO 2017, 200 epochs (as MobileViT)",
+         "choice: mmdet's SSDLite config otherwise as shipped (its pipeline, anchors, batch 8x24, SGD 0.015 with a "
+         "500-iteration warm-up and cosine), without its 5x RepeatDataset; MobileOne states no optimiser")),
+    "deeplabv3-voc": Schedule(
+        "deeplabv3", "voc12aug", 50, 16, dict(type="AdamW", lr=9e-4, weight_decay=0.01), (1, "epochs"), "mIoU",
+        ("verified (MobileOne Tab. 11, ml-cvnets' DeepLabV3 recipe): VOC augmented, 50 epochs, AdamW 9e-4 with "
+         "cosine decay, head LR x10",
+         "choice: mmseg's voc12aug data (COCO's extra data, which MobileViT adds, is not used), batch 16, weight "
+         "decay 0.01, one warm-up epoch"), head_lr_multiplier=10.0),
+    "deeplabv3-ade20k": Schedule(
+        "deeplabv3", "ade20k", 50, 16, dict(type="SGD", lr=0.02, momentum=0.9, weight_decay=4e-5), (1, "epochs"),
+        "mIoU",
+        ("verified (ml-cvnets' ADE20K DeepLabV3 recipe): SGD 0.02 with cosine decay, 50 epochs",
+         "choice: MobileOne states no ADE20K schedule; batch 16, weight decay 4e-5 and one warm-up epoch are "
+         "mmseg's MobileNetV2 config's batch and ours")),
+    "retinanet-coco": Schedule(
+        "retinanet", "coco2017", 600, 2048, dict(type="Adam", lr=8e-3, weight_decay=3e-5), (24, "epochs"),
+        "coco/bbox_mAP",
+        ("verified (MNv4 §7.2): RetinaNet at 384 px, COCO 2017, 600 epochs, batch 2048, Adam with L2 3e-5, cosine "
+         "after a 24-epoch warm-up, random flip + scale + RandAugment without shear and rotate",
+         "choice: the learning rate 8e-3 (not stated), mmdet's RandAugment space without its shear and rotate ops, "
+         "scale jitter 0.5-2.0")),
+}
+
+
+COCO_CONFIG_ROOT = "data/coco/"  # where mmdet's configs expect COCO; CocoMetric's annotation file is given under it
+
+
+def _point_at(node, root: Path, default_root: str) -> None:
+    """Every `data_root` of the config's datasets set to `root`; evaluators' annotation files moved with it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "data_root":
+                node[key] = str(root)
+            elif key == "ann_file" and isinstance(value, str) and value.startswith(default_root):
+                node[key] = str(root / value[len(default_root):].lstrip("/"))
+            else:
+                _point_at(value, root, default_root)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _point_at(item, root, default_root)
+
+
+def _retinanet_pipelines(config: Config, size: int) -> None:
+    """MNv4 §7.2's augmentation at `size` px: scale jitter, crop, flip, RandAugment without shear and rotate."""
+    from mmdet.datasets.transforms.augment_wrappers import RANDAUG_SPACE
+
+    space = [ops for ops in RANDAUG_SPACE if not any(op["type"].startswith(("Shear", "Rotate")) for op in ops)]
+    config.train_dataloader.dataset.pipeline = [
+        dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", with_bbox=True),
+        dict(type="RandomResize", scale=(size, size), ratio_range=(0.5, 2.0), keep_ratio=True),
+        dict(type="RandomCrop", crop_size=(size, size), allow_negative_crop=True),
+        dict(type="RandomFlip", prob=0.5), dict(type="RandAugment", aug_space=space),
+        dict(type="PackDetInputs")]
+    test = [dict(type="LoadImageFromFile"), dict(type="Resize", scale=(size, size), keep_ratio=True),
+            dict(type="LoadAnnotations", with_bbox=True),
+            dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"))]
+    config.val_dataloader.dataset.pipeline = config.test_dataloader.dataset.pipeline = test
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def full_config(schedule_name: str, backbone: str, root: Path, work_dir: Path, seed: int = 0, *,
+                output_stride: int = 8, epochs: int | None = None, batch_size: int | None = None,
+                images: int | None = None) -> Config:
+    """The mmengine config of one full-scale run. `epochs`, `batch_size` and `images` (the first N of each split)
+    shorten it for a check at tiny scale; a run's length otherwise is the schedule's."""
+    if schedule_name not in SCHEDULES:
+        raise MobileReproError(f"unknown schedule {schedule_name!r} (choose from: {', '.join(SCHEDULES)})")
+    schedule = SCHEDULES[schedule_name]
+    folder = check_layout(schedule.dataset, root)
+    processes = world_size()
+    total = batch_size or schedule.batch_size
+    if total % processes:
+        raise MobileReproError(f"the batch of {total} does not split over {processes} processes")
+    if schedule.network == "ssdlite":
+        config = networks.ssdlite(backbone)
+        repeated = config.train_dataloader.dataset
+        config.train_dataloader.dataset = repeated.dataset  # the paper's epochs are epochs, not 5x repeats
+    elif schedule.network == "retinanet":
+        config = networks.retinanet(backbone)
+        _retinanet_pipelines(config, config.input_size)
+    else:
+        config = networks.deeplabv3(backbone, "voc" if schedule.dataset == "voc12aug" else "ade20k", output_stride)
+        config.model.data_preprocessor.size = config.crop_size
+    _point_at(config._cfg_dict, folder, COCO_CONFIG_ROOT)
+    for loader in (config.train_dataloader, config.val_dataloader, config.test_dataloader):
+        loader.batch_size = total // processes if loader is config.train_dataloader else 1
+        loader.sampler = dict(type="DefaultSampler", shuffle=loader is config.train_dataloader)
+        if images:
+            for part in _datasets(loader.dataset):
+                part.indices = images
+    run_epochs = epochs or schedule.epochs
+    config.optim_wrapper = dict(type="OptimWrapper", optimizer=dict(schedule.optimizer), clip_grad=None)
+    if schedule.head_lr_multiplier != 1:
+        config.optim_wrapper.paramwise_cfg = dict(custom_keys={
+            head: dict(lr_mult=schedule.head_lr_multiplier) for head in ("decode_head", "auxiliary_head")})
+    config.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=run_epochs, val_interval=max(1, run_epochs // 10))
+    config.val_cfg, config.test_cfg = dict(type="ValLoop"), dict(type="TestLoop")
+    length, unit = schedule.warmup
+    if unit == "iterations":  # as mmdet's configs: the warm-up overlaps the start of the cosine
+        warmup = dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=int(length))
+        cosine_start = 0
+    else:
+        cosine_start = min(length, run_epochs / 10)  # a shortened run keeps most of its length for the decay
+        warmup = dict(type="LinearLR", start_factor=0.001, by_epoch=True, begin=0, end=cosine_start,
+                      convert_to_iter_based=True)
+    config.param_scheduler = [warmup, dict(type="CosineAnnealingLR", by_epoch=True, begin=cosine_start,
+                                           end=run_epochs, T_max=run_epochs - cosine_start, eta_min=0,
+                                           convert_to_iter_based=True)]
+    config.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=2,
+                                           save_last=True)
+    config.default_hooks.pop("visualization", None)
+    cuda = _cuda()
+    config.env_cfg = dict(cudnn_benchmark=cuda, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+                          dist_cfg=dict(backend="nccl" if cuda else "gloo"))
+    config.launcher = "pytorch" if processes > 1 else "none"
+    config.auto_scale_lr = dict(enable=False, base_batch_size=total)  # the schedule's LR is for its total batch
+    config.randomness = dict(seed=seed, deterministic=False)
+    config.work_dir = str(work_dir)
+    config.log_level = "WARNING"
+    return config
+
+
+def _datasets(dataset: dict) -> list[dict]:
+    return [d for inner in dataset.datasets for d in _datasets(inner)] if "datasets" in dataset else [dataset]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _join_cpu_process_group(config: Config) -> None:
+    """mmengine's launcher assumes a GPU per process (it selects the device, and gives DDP its index). On CPU (the
+    tiny-scale check of the multi-process path) the process group is joined here over gloo, which mmengine then
+    uses as it is, and the model is wrapped by `CpuFriendlyDistributedDataParallel`."""
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.registry import MODEL_WRAPPERS
+
+    if "CpuFriendlyDistributedDataParallel" not in MODEL_WRAPPERS:
+        @MODEL_WRAPPERS.register_module()
+        class CpuFriendlyDistributedDataParallel(MMDistributedDataParallel):
+            """mmengine's DDP wrapper without device ids for a module on the CPU (DDP refuses them there)."""
+
+            def __init__(self, module, device_ids=None, **kwargs):
+                on_cpu = next(module.parameters()).device.type == "cpu"
+                super().__init__(module=module, device_ids=None if on_cpu else device_ids, **kwargs)
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    config.model_wrapper_cfg = dict(type="CpuFriendlyDistributedDataParallel", broadcast_buffers=False,
+                                    find_unused_parameters=False)
+
+
+def run(schedule_name: str, backbone: str, root: Path, work_dir: Path, seed: int = 0, *, gpus: int = 1,
+        progress: bool = True, **shorten) -> dict:
+    """Train and score one run (resuming it when its folder has a checkpoint); on `gpus` > 1 under torchrun. Returns
+    mmengine's held-out metrics with the run's loss history."""
+    done = Path(work_dir) / "metrics.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    if gpus > 1 and "LOCAL_RANK" not in os.environ:
+        arguments = ["--schedule", schedule_name, "--backbone", backbone, "--data", str(root), "--work-dir",
+                     str(work_dir), "--seed", str(seed)]
+        for name, value in shorten.items():
+            if value is not None:
+                arguments += [f"--{name.replace('_', '-')}", str(value)]
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m",
+                   "mobilerepro.dense.full_scale", *arguments]
+        completed = subprocess.run(command, check=False)
+        if completed.returncode != 0 or not done.exists():
+            raise MobileReproError(f"the {gpus}-process run in {work_dir} failed (exit {completed.returncode}); "
+                                   "starting it again resumes from its last checkpoint")
+        return json.loads(done.read_text())
+    config = full_config(schedule_name, backbone, root, work_dir, seed, **shorten)
+    if world_size() > 1 and not _cuda():
+        _join_cpu_process_group(config)
+    return training.train_and_evaluate(config, progress=progress, description=f"{schedule_name}: {backbone}",
+                                       score_training_part=False)
+
+
+def score_percent(metrics: dict, schedule: Schedule) -> float:
+    """The run's held-out score in percent (COCO mAP or mIoU). mmdet's CocoMetric reports nothing when the detector
+    kept no box at all: that is an AP of 0."""
+    value = metrics["held_out"].get(schedule.metric, 0.0)
+    return 100 * value if schedule.metric.startswith("coco/") else value
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one full-scale dense-prediction run (resumable)")
+    parser.add_argument("--schedule", required=True, choices=sorted(SCHEDULES))
+    parser.add_argument("--backbone", required=True)
+    parser.add_argument("--data", required=True, type=Path, help="the data root holding the dataset's layout")
+    parser.add_argument("--work-dir", required=True, type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gpus", type=int, default=1, help="processes (one per GPU) under torchrun")
+    parser.add_argument("--output-stride", type=int, default=8)
+    parser.add_argument("--epochs", type=int, help="shorter than the schedule (a check, not the paper's run)")
+    parser.add_argument("--batch-size", type=int, help="total batch, instead of the schedule's")
+    parser.add_argument("--images", type=int, help="only the first N images of each split (a check)")
+    args = parser.parse_args(argv)
+    try:
+        metrics = run(args.schedule, args.backbone, args.data, args.work_dir, args.seed, gpus=args.gpus,
+                      output_stride=args.output_stride, epochs=args.epochs, batch_size=args.batch_size,
+                      images=args.images)
+    except MobileReproError as error:
+        sys.exit(f"error: {error}")
+    if "LOCAL_RANK" not in os.environ:  # the process the user started, not one of torchrun's workers
+        print(json.dumps(metrics["held_out"]))
+
+
+if __name__ == "__main__":
+    main()
