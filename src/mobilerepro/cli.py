@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -181,6 +182,48 @@ def cmd_data(args) -> int:
     return 2 if failed else 0
 
 
+def cmd_export_bundle(args) -> int:
+    """Core ML packages of the zoo + a manifest, to time on a phone."""
+    from mobilerepro.export import bundle
+    from mobilerepro.models import zoo
+
+    manifest = bundle.export_bundle(args.models or zoo.model_names(), args.out, tuple(args.precisions))
+    written = bundle.load_manifest(manifest.parent)
+    print(f"{len(written['packages'])} packages in {manifest.parent} (bundle {written['bundle_digest'][:19]}...); "
+          f"{len(written['failed'])} failed to convert" + "".join(f"\n  {f['model']} {f['precision']}: {f['reason']}"
+                                                                 for f in written["failed"]))
+    print(f"time them on your device, write the results as {manifest} describes under 'timing' "
+          "(schema, an example), then: python -m mobilerepro import-latency RESULTS.json")
+    return 0
+
+
+def cmd_import_latency(args) -> int:
+    """A device's measured latencies, checked against the bundle, stored for the chapters and the predictor."""
+    from mobilerepro.export import bundle
+
+    stored = bundle.import_latency(args.results, args.bundle)
+    device = json.loads(stored.read_text())
+    print(f"imported {len(device['records'])} timings of {device['device']} into {stored}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    """A device's predicted latency for a model, with its interval and the predictor's measured accuracy."""
+    from mobilerepro.experiments.latency_predictor import predict
+
+    found = predict(args.device, args.model)
+    accuracy = found["accuracy"]
+    low, high = found["interval_ms"]
+    interval = (f"90 % interval {low:.3g}-{high:.3g} ms from {found['held_out_models']} unseen models"
+                if low == low else "no interval: too few unseen models")
+    print(f"{found['model']} ({found['input'][1]} px) on {found['device']}: {found['predicted_ms']:.3g} ms "
+          f"({interval})")
+    print(f"this predictor ({found['kind']}) put {accuracy['within_10_percent']:.0%} of {accuracy['n']} unseen "
+          f"models within ±10 % (RMSPE {accuracy['rmspe_percent']:.1f} %, {accuracy['evaluation']}); "
+          f"fitted in {found['source']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mobilerepro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +289,25 @@ def build_parser() -> argparse.ArgumentParser:
                       "<data root>/downloads)")
     data.add_argument("--list", action="store_true", help="every dataset, whether it is prepared, what it needs")
     data.set_defaults(func=cmd_data)
+
+    export_bundle = sub.add_parser("export-bundle", help="Core ML packages of zoo models + a manifest, to time on an "
+                                   "iPhone")
+    export_bundle.add_argument("--models", nargs="*", default=None, help="zoo names (default: the whole zoo)")
+    export_bundle.add_argument("--precisions", nargs="+", default=["fp16", "fp32"], help="fp16 and/or fp32")
+    export_bundle.add_argument("--out", default=None, help="default: results/coreml_bundle")
+    export_bundle.set_defaults(func=cmd_export_bundle)
+
+    import_latency = sub.add_parser("import-latency", help="a device's latencies of the bundle's packages, checked "
+                                    "and stored as a device")
+    import_latency.add_argument("results", help="the results file (JSON; see the bundle manifest's 'timing')")
+    import_latency.add_argument("--bundle", default=None, help="the bundle folder (default: results/coreml_bundle)")
+    import_latency.set_defaults(func=cmd_import_latency)
+
+    predict = sub.add_parser("predict", help="a device's predicted latency for a model (zoo, timm or torchvision "
+                             "name), with its interval and the predictor's accuracy")
+    predict.add_argument("--device", required=True, help="e.g. 'iphone12', 'onnxruntime', an imported device")
+    predict.add_argument("--model", required=True, help="a zoo name, or any timm / torchvision architecture")
+    predict.set_defaults(func=cmd_predict)
 
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("backends", help="latency backends and whether they run here").set_defaults(func=cmd_backends)

@@ -17,15 +17,25 @@ from pathlib import Path
 
 import torch
 
+from mobilerepro import MobileReproError
+
 # Ops that only hold constants or reshape metadata: not work the device schedules.
 BOOKKEEPING_OPS = frozenset({"const"})
 
 
-def convert(model: torch.nn.Module, input_size: tuple[int, int, int], *, compute_units: str = "ALL"):
-    """The Core ML ML program of `model` (eval mode, batch 1, fp16 compute as Core ML does by default, deployment
-    target iOS 16); `compute_units` is coremltools' ComputeUnit name (ALL, CPU_ONLY, CPU_AND_NE, CPU_AND_GPU), used
-    when the package is loaded for prediction on macOS."""
+DEPLOYMENT_TARGET = "iOS16"  # ML programs with fp16 compute need iOS 15+; 16 is what current phones run at least
+PRECISIONS = ("fp16", "fp32")
+
+
+def convert(model: torch.nn.Module, input_size: tuple[int, int, int], *, compute_units: str = "ALL",
+            precision: str = "fp16"):
+    """The Core ML ML program of `model` (eval mode, batch 1, deployment target iOS 16) computing in `precision`
+    (fp16, Core ML's default and MNv4 Tab. 6's, or fp32); `compute_units` is coremltools' ComputeUnit name (ALL,
+    CPU_ONLY, CPU_AND_NE, CPU_AND_GPU), used when the package is loaded for prediction on macOS."""
     import coremltools as ct
+
+    if precision not in PRECISIONS:
+        raise MobileReproError(f"unknown Core ML precision {precision!r} (choose from: {', '.join(PRECISIONS)})")
 
     example = torch.randn(1, *input_size)
     with torch.no_grad():
@@ -38,7 +48,8 @@ def convert(model: torch.nn.Module, input_size: tuple[int, int, int], *, compute
             traced,
             inputs=[ct.TensorType(name="input", shape=example.shape)],
             convert_to="mlprogram",
-            minimum_deployment_target=ct.target.iOS16,
+            minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+            compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
             compute_units=ct.ComputeUnit[compute_units],
         )
 
@@ -59,11 +70,12 @@ def op_census(mlmodel) -> Counter:
     return census
 
 
-def export_package(model: torch.nn.Module, input_size: tuple[int, int, int], path: Path) -> tuple[Path, Counter]:
+def export_package(model: torch.nn.Module, input_size: tuple[int, int, int], path: Path,
+                   precision: str = "fp16") -> tuple[Path, Counter]:
     """Convert, save as .mlpackage, load it back and check its input; returns (path, op census)."""
     import coremltools as ct
 
-    mlmodel = convert(model, input_size)
+    mlmodel = convert(model, input_size, precision=precision)
     path = Path(path)
     mlmodel.save(str(path))
     reloaded = ct.models.MLModel(str(path), skip_model_load=True)

@@ -14,6 +14,7 @@ the CPU flash-attention kernel, which the registry lacks, with torch's SDPA form
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -53,6 +54,8 @@ class LayerCost:
     weight_elements: int
     activation_elements: int
     necessary_macs: int | None = None
+    kernel_area: int = 1  # taps of a convolution's kernel (1 for 1x1 convolutions and matmuls)
+    depthwise: bool = False  # a convolution with one input channel per output channel group
 
     def __post_init__(self):
         if self.necessary_macs is None:
@@ -78,11 +81,15 @@ class _LayerRecorder(TorchDispatchMode):
             inputs = sum(t.numel() for t in tensors if _storage(t) not in self.parameters)
             output = out[0] if isinstance(out, tuple) else out
             macs = int(formula(*args, **kwargs, out_val=out)) // 2
-            necessary = macs
-            if func.overloadpacket is torch.ops.aten.convolution and not args[6]:  # not transposed
-                necessary = round(macs * inside_tap_fraction(args[0].shape[2:], args[1].shape[2:], output.shape[2:],
-                                                             args[3], args[4], args[5]))
-            self.layers.append(LayerCost(str(func.overloadpacket), macs, weights, inputs + output.numel(), necessary))
+            necessary, kernel_area, depthwise = macs, 1, False
+            if func.overloadpacket is torch.ops.aten.convolution:
+                kernel_area = math.prod(args[1].shape[2:])
+                depthwise = args[8] > 1 and args[1].shape[1] == 1
+                if not args[6]:  # not transposed
+                    necessary = round(macs * inside_tap_fraction(args[0].shape[2:], args[1].shape[2:],
+                                                                 output.shape[2:], args[3], args[4], args[5]))
+            self.layers.append(LayerCost(str(func.overloadpacket), macs, weights, inputs + output.numel(), necessary,
+                                         kernel_area, depthwise))
         return out
 
 

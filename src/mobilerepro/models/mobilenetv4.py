@@ -198,6 +198,32 @@ HYBRID_M_TAB13 = MobileNetV4Spec("hybrid_m_tab13", 32, (
 SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L, HYBRID_M_TAB13)}
 
 
+def random_spec(seed: int) -> MobileNetV4Spec:
+    """A network drawn from a UIB search space shaped like the paper's (§5: per block, the start and middle depthwise
+    kernels in {none, 3, 5} and the expansion; per stage, depth and width), around the Conv-S/M/L range: a FusedIB
+    first stage, then three UIB stages that each start with a stride-2 block, the 1x1 960 conv and the head; input
+    160-256 px. The draw is fixed by `seed` (the latency predictor's random networks)."""
+    import random
+
+    rng = random.Random(seed)
+
+    def uib(channels: int, stride: int = 1) -> UIB:
+        start, middle = rng.choice((0, 3, 5)), rng.choice((0, 3, 5))
+        if stride > 1 and not (start or middle):
+            middle = 3  # a strided block needs a depthwise convolution to carry its stride
+        return UIB(start, middle, rng.choice((2.0, 3.0, 4.0, 6.0)), channels, stride)
+
+    stages = [(FusedIB(3, rng.choice((2.0, 4.0)), rng.choice((32, 48)), 2),)]
+    for width_choices, depth_range in (((48, 64, 80, 96), (1, 3)), ((96, 128, 160, 192), (2, 7)),
+                                       ((160, 192, 256, 320), (2, 9))):
+        channels = rng.choice(width_choices)
+        depth = rng.randint(*depth_range)
+        stages.append((uib(channels, 2), *(uib(channels) for _ in range(depth - 1))))
+    stages.append((Conv(1, 960),))
+    return MobileNetV4Spec(f"uib_random_{seed}", rng.choice((16, 24, 32)), tuple(stages),
+                           input_size=rng.choice((160, 192, 224, 256)))
+
+
 def with_attention(spec: MobileNetV4Spec, row: MQA, count: int = 3) -> MobileNetV4Spec:
     """The MQA ablation of Tab. 2: `count` attention blocks appended to the last UIB stage of `spec` (the paper
     adds three to Conv-L's last stage without saying where; we put them after its last block)."""
