@@ -130,3 +130,18 @@ def test_the_command_line_reports_a_bad_file_in_one_line(exported, tmp_path, cap
     path.write_text(json.dumps(valid_results(manifest)))
     assert cli.main(["import-latency", str(path), "--bundle", str(out)]) == 0
     assert "imported 2 timings of iPhone 12" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_chapter_counts_the_inference_form_it_exported(smoke_run):
+    from mobilerepro import experiments
+    from mobilerepro.measure.complexity import measure_complexity
+    from mobilerepro.models import build_model
+    from mobilerepro.reparam import reparameterize_model
+
+    result = experiments.get("deploy/coreml").load(smoke_run("deploy/coreml"))
+    macs = result.phones_table().set_index("model").loc["mobileone_s0", "MACs (M, ours)"]
+    fused = measure_complexity(reparameterize_model(build_model("mobileone_s0")), (3, 224, 224))
+    assert macs == pytest.approx(fused.macs / 1e6)  # not the train-time form with its four branches
+    assert result.census_table().model.tolist() == ["mobileone_s0"]
+    assert result.timing_table().status.tolist() in (["skipped"], ["ok"])

@@ -179,6 +179,7 @@ class CoreMLLatency(Experiment):
         from mobilerepro.measure.complexity import count_macs
         from mobilerepro.measure.latency import get_backend
         from mobilerepro.models import zoo
+        from mobilerepro.reparam import reparameterize_model
 
         manifest = bundle.load_manifest(bundle.export_bundle(config.models, bundle.default_bundle_dir(),
                                                              tuple(config.precisions), progress).parent)
@@ -213,7 +214,8 @@ class CoreMLLatency(Experiment):
         models = {}
         for name in config.models:
             spec = zoo.get_spec(name)
-            macs = sum(count_macs(zoo.build_model(name, seed=0).eval(), spec.input_size).values())
+            inference_form = reparameterize_model(zoo.build_model(name, seed=0))  # what was exported and is counted
+            macs = sum(count_macs(inference_form, spec.input_size).values())
             latency = paper.published_model(name).get("latency_ms", {}) if name in paper.load("models") else {}
             models[name] = {"macs": macs, "published": {key: latency.get(key) for key in PUBLISHED_DEVICES}}
         return Outcome(pd.DataFrame.from_records(rows), {
