@@ -102,3 +102,14 @@ def test_predict_serves_the_fitted_run_with_an_interval(capsys):
     assert "no predictor for device 'nokia 3310'" in capsys.readouterr().err
     assert cli.main(["predict", "--device", "iphone12", "--model", "not_a_network"]) != 0
     assert "unknown model 'not_a_network'" in capsys.readouterr().err
+
+
+def test_published_latencies_join_the_zoo_rows_and_mnv4_table6_baselines():
+    from mobilerepro import paper
+
+    found = paper.published_latencies(["mobileone_s0", "mnv4_conv_s"], ["iphone12", "iphone13", "pixel6_cpu"])
+    assert paper.value(found["iphone12"]["mobileone_s0"]) == paper.value(
+        paper.published_model("mobileone_s0")["latency_ms"]["iphone12"])
+    table6 = paper.load("mobilenetv4")["table6"]["baselines"]["mobileone_s0"]["latency_ms"]
+    assert found["iphone13"]["mobileone_s0"] == table6["iphone13"]
+    assert set(found["pixel6_cpu"]) == {"mobileone_s0", "mnv4_conv_s"} and "mnv4_conv_s" not in found["iphone12"]

@@ -211,13 +211,12 @@ class CoreMLLatency(Experiment):
             if device["bundle_digest"] != manifest["bundle_digest"]:
                 continue  # timed on another export of the zoo
             devices[name] = bundle.headline_latencies(device)
-        models = {}
+        models, published = {}, paper.published_latencies(config.models, PUBLISHED_DEVICES)
         for name in config.models:
             spec = zoo.get_spec(name)
             inference_form = reparameterize_model(zoo.build_model(name, seed=0))  # what was exported and is counted
             macs = sum(count_macs(inference_form, spec.input_size).values())
-            latency = paper.published_model(name).get("latency_ms", {}) if name in paper.load("models") else {}
-            models[name] = {"macs": macs, "published": {key: latency.get(key) for key in PUBLISHED_DEVICES}}
+            models[name] = {"macs": macs, "published": {key: published[key].get(name) for key in PUBLISHED_DEVICES}}
         return Outcome(pd.DataFrame.from_records(rows), {
             "bundle": str(bundle.default_bundle_dir()), "bundle_digest": manifest["bundle_digest"],
             "deployment_target": manifest["deployment_target"], "coremltools": manifest["coremltools"],

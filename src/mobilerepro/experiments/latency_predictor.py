@@ -90,21 +90,6 @@ def zoo_features(name: str) -> dict:
     return lp.features(layer_costs(reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size))
 
 
-def published_latencies() -> dict[str, dict[str, dict]]:
-    """Every published latency of a zoo model, by device key: the zoo's own rows (`models.yaml`) and MNv4 Tab. 6's
-    baselines; a model keeps its first entry for a device."""
-    from mobilerepro.models import zoo
-
-    sources = [(name, paper.published_model(name)) for name in zoo.model_names()]
-    sources += list(paper.load("mobilenetv4")["table6"]["baselines"].items())
-    found: dict[str, dict] = {key: {} for key in PUBLISHED_LABELS}
-    for name, row in sources:
-        for key, entry in row.get("latency_ms", {}).items():
-            if key in found and name in zoo.model_names():
-                found[key].setdefault(name, entry)
-    return found
-
-
 class PredictorResult(Result):
     terminal_tables = ("accuracy",)
 
@@ -279,10 +264,11 @@ class LatencyPredictor(Experiment):
     def published_points(self) -> dict[str, list[tuple[str, float]]]:
         """(zoo model, latency) per published or imported device with enough numeric points."""
         from mobilerepro.export import bundle
+        from mobilerepro.models import zoo
 
         points = {PUBLISHED_LABELS[key]: [(name, paper.value(entry)) for name, entry in models.items()
                                           if paper.value(entry) is not None]
-                  for key, models in published_latencies().items()}
+                  for key, models in paper.published_latencies(zoo.model_names(), PUBLISHED_LABELS).items()}
         for device, data in bundle.imported_devices().items():
             points[f"{device} (imported)"] = list(bundle.headline_latencies(data).items())
         return {device: found for device, found in points.items() if len(found) >= MIN_PUBLISHED_POINTS}
@@ -314,7 +300,7 @@ class LatencyPredictor(Experiment):
         records = []
         phones = [(key, PUBLISHED_LABELS[key]) for key in ("iphone12", "pixel6_cpu")
                   if PUBLISHED_LABELS[key] in predictors]
-        published = published_latencies()
+        published = paper.published_latencies(zoo.model_names(), PUBLISHED_LABELS)
         for name in zoo.model_names():
             feature = zoo_features(name)
             record = {"model": name}

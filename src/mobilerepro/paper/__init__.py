@@ -62,6 +62,19 @@ def published_model(key: str) -> dict[str, Any]:
     return load("models").get(key, {})
 
 
+def published_latencies(models: list[str], devices) -> dict[str, dict[str, dict]]:
+    """Every published latency of `models` on `devices` (keys such as iphone12, pixel6_cpu), by device: the models'
+    own rows (`models.yaml`) and MNv4 Tab. 6's baselines; a model keeps its first entry for a device."""
+    sources = [(name, published_model(name)) for name in models]
+    sources += list(load("mobilenetv4")["table6"]["baselines"].items())
+    found: dict[str, dict] = {key: {} for key in devices}
+    for name, row in sources:
+        for key, entry in row.get("latency_ms", {}).items():
+            if key in found and name in models:
+                found[key].setdefault(name, entry)
+    return found
+
+
 def value(entry: dict | None) -> float | None:
     return None if entry is None else entry.get("value")
 
