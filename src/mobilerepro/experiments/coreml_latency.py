@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -245,6 +246,7 @@ class CoreMLLatency(Experiment):
                 for model, x, y in zip(phones.model[keep], phones["MACs (M, ours)"][keep], values[keep], strict=True):
                     right.annotate(model, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
         right.set_xscale("log")
+        right.xaxis.set_minor_formatter(NullFormatter())  # the decade labels are enough
         right.set_xlabel("MACs (M), our count")
         right.set_ylabel("latency on the phone (ms)")
         if columns:

@@ -319,11 +319,11 @@ class LatencyPredictor(Experiment):
         devices = list(dict.fromkeys(rows[rows.device.str.startswith("this machine")].device))
         shown = next((d for d in devices if d.endswith("onnxruntime")), devices[0] if devices else None)
         if shown:
+            held_out = rows[(rows.device == shown) & (rows.evaluation == "held-out random networks")]
             for kind, marker in (("layers", "o"), ("macs", "x")):
-                part = rows[(rows.device == shown) & (rows.kind == kind)
-                            & (rows.evaluation == "held-out random networks")]
+                part = held_out[held_out.kind == kind]
                 left.scatter(part.measured_ms, part.predicted_ms, marker=marker, label=f"{kind} predictor", alpha=0.7)
-            limits = [rows.measured_ms.min() * 0.8, rows.measured_ms.max() * 1.2]
+            limits = [held_out.measured_ms.min() * 0.8, held_out.measured_ms.max() * 1.2]
             left.plot(limits, limits, color="black", lw=1)
             left.fill_between(limits, [v * 0.9 for v in limits], [v * 1.1 for v in limits], color="grey", alpha=0.2,
                               label="±10 %")
