@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError, paper
