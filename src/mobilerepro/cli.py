@@ -212,15 +212,15 @@ def cmd_predict(args) -> int:
     from mobilerepro.experiments.latency_predictor import predict
 
     found = predict(args.device, args.model)
-    accuracy = found["accuracy"]
     low, high = found["interval_ms"]
     interval = (f"90 % interval {low:.3g}-{high:.3g} ms from {found['held_out_models']} unseen models"
                 if low == low else "no interval: too few unseen models")
     print(f"{found['model']} ({found['input'][1]} px) on {found['device']}: {found['predicted_ms']:.3g} ms "
           f"({interval})")
-    print(f"this predictor ({found['kind']}) put {accuracy['within_10_percent']:.0%} of {accuracy['n']} unseen "
-          f"models within ±10 % (RMSPE {accuracy['rmspe_percent']:.1f} %, {accuracy['evaluation']}); "
-          f"fitted in {found['source']}")
+    for evaluation, scores in found["accuracy"].items():
+        print(f"  this predictor ({found['kind']}), {evaluation}: {scores['within_10_percent']:.0%} of {scores['n']} "
+              f"unseen models within ±10 %, RMSPE {scores['rmspe_percent']:.1f} %")
+    print(f"  fitted in {found['source']}")
     return 0
 
 

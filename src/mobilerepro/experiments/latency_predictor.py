@@ -257,7 +257,7 @@ class LatencyPredictor(Experiment):
             final.held_out_errors = [p / m - 1 for p, m in zip(
                 [model.predict(r["features"]) for r in held_out], [r["latency_ms"][backend] for r in held_out],
                 strict=True)]
-            final.accuracy = accuracy[-1] if len(families) < 2 else accuracy[-2]
+            final.accuracy = {e["evaluation"]: e for e in accuracy if e["kind"] == kind}
             fitted[kind] = final
         return fitted, {"rows": rows, "accuracy": accuracy}
 
@@ -288,7 +288,7 @@ class LatencyPredictor(Experiment):
                                                                               strict=True)]
             final = lp.fit(device, kind, feature_rows, latency)
             final.held_out_errors = [p / m - 1 for p, m in zip(predicted, measured, strict=True)]
-            final.accuracy = accuracy[-1]
+            final.accuracy = {accuracy[-1]["evaluation"]: accuracy[-1]}
             fitted[kind] = final
         return fitted, {"rows": rows, "accuracy": accuracy}
 

@@ -62,9 +62,10 @@ class Predictor:
     kind: str
     coefficients: dict[str, float]
     ridge: float | None = None
-    # Relative errors (predicted / measured - 1) on held-out models: the prediction interval and the accuracy.
+    # Relative errors (predicted / measured - 1) on held-out models: the prediction interval; `accuracy`: the scores
+    # of each evaluation on unseen models (held-out networks, left-out families, left-out models).
     held_out_errors: list[float] = field(default_factory=list)
-    accuracy: dict = field(default_factory=dict)
+    accuracy: dict[str, dict] = field(default_factory=dict)
 
     def design(self, feature: dict) -> np.ndarray:
         if self.kind == "roofline":
