@@ -213,7 +213,7 @@ def cmd_predict(args) -> int:
 
     found = predict(args.device, args.model)
     low, high = found["interval_ms"]
-    interval = (f"90 % interval {low:.3g}-{high:.3g} ms from {found['held_out_models']} unseen models"
+    interval = (f"90 % interval {low:.3g}-{high:.3g} ms from the errors on {found['held_out_models']} unseen models"
                 if low == low else "no interval: too few unseen models")
     print(f"{found['model']} ({found['input'][1]} px) on {found['device']}: {found['predicted_ms']:.3g} ms "
           f"({interval})")

@@ -253,12 +253,8 @@ class LatencyPredictor(Experiment):
                 rows += [{"device": device, "kind": kind, "evaluation": "zoo, leave one family out", "model": n,
                           "predicted_ms": p, "measured_ms": m} for n, p, m in zip(names, predicted, measured,
                                                                                   strict=True)]
-            final = lp.fit(device, kind, [r["features"] for r in timed], [r["latency_ms"][backend] for r in timed])
-            final.held_out_errors = [p / m - 1 for p, m in zip(
-                [model.predict(r["features"]) for r in held_out], [r["latency_ms"][backend] for r in held_out],
-                strict=True)]
-            final.accuracy = {e["evaluation"]: e for e in accuracy if e["kind"] == kind}
-            fitted[kind] = final
+            fitted[kind] = self.final_fit(device, kind, [r["features"] for r in timed],
+                                          [r["latency_ms"][backend] for r in timed], rows, accuracy)
         return fitted, {"rows": rows, "accuracy": accuracy}
 
     def published_points(self) -> dict[str, list[tuple[str, float]]]:
@@ -286,11 +282,20 @@ class LatencyPredictor(Experiment):
             rows += [{"device": device, "kind": kind, "evaluation": "leave one model out", "model": n,
                       "predicted_ms": p, "measured_ms": m} for n, p, m in zip(names, predicted, measured,
                                                                               strict=True)]
-            final = lp.fit(device, kind, feature_rows, latency)
-            final.held_out_errors = [p / m - 1 for p, m in zip(predicted, measured, strict=True)]
-            final.accuracy = {accuracy[-1]["evaluation"]: accuracy[-1]}
-            fitted[kind] = final
+            fitted[kind] = self.final_fit(device, kind, feature_rows, latency, rows, accuracy)
         return fitted, {"rows": rows, "accuracy": accuracy}
+
+    @staticmethod
+    def final_fit(device: str, kind: str, feature_rows: list[dict], latency: list[float], rows: list[dict],
+                  accuracy: list[dict]) -> lp.Predictor:
+        """The predictor fitted on every point, carrying the relative errors of every prediction of an unseen model
+        (its interval: a network unlike the random ones is covered by the left-out families' errors too) and the
+        scores of each evaluation."""
+        final = lp.fit(device, kind, feature_rows, latency)
+        final.held_out_errors = [r["predicted_ms"] / r["measured_ms"] - 1 for r in rows
+                                 if r["device"] == device and r["kind"] == kind]
+        final.accuracy = {e["evaluation"]: e for e in accuracy if e["device"] == device and e["kind"] == kind}
+        return final
 
     def phone_predictions(self, predictors: dict) -> list[dict]:
         """Every zoo model's predicted latency on the iPhone 12 and the Pixel 6 CPU (two-coefficient predictor, fitted
