@@ -145,3 +145,14 @@ def test_the_chapter_counts_the_inference_form_it_exported(smoke_run):
     assert macs == pytest.approx(fused.macs / 1e6)  # not the train-time form with its four branches
     assert result.census_table().model.tolist() == ["mobileone_s0"]
     assert result.timing_table().status.tolist() in (["skipped"], ["ok"])
+
+
+def test_a_model_that_builds_buffers_in_its_first_forward_converts():
+    """timm's ConViT creates its relative-position indices in its first forward: traced cold, the graph of the
+    trace and of its check differ and conversion fails."""
+    from mobilerepro.export.coreml import convert, op_census
+    from mobilerepro.models import zoo
+
+    mlmodel = convert(zoo.build_model("convit_tiny", seed=0), (3, 224, 224))
+    assert [list(i.type.multiArrayType.shape) for i in mlmodel.get_spec().description.input] == [[1, 3, 224, 224]]
+    assert op_census(mlmodel)["linear"] > 0

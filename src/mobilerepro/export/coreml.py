@@ -39,7 +39,8 @@ def convert(model: torch.nn.Module, input_size: tuple[int, int, int], *, compute
 
     example = torch.randn(1, *input_size)
     with torch.no_grad():
-        traced = torch.jit.trace(model.eval(), example)
+        model.eval()(example)  # builds what a model creates in its first forward (timm's ConViT: relative indices)
+        traced = torch.jit.trace(model, example)
     # coremltools reports every graph pass on stderr/logging; keep the notebook readable.
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
