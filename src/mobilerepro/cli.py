@@ -115,6 +115,7 @@ def cmd_train(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, max_steps_per_epoch=args.max_steps_per_epoch,
         num_workers=args.workers, device=args.device, threads=args.threads, seed=args.seed,
         checkpoint_every_steps=args.checkpoint_every_steps, progress=not args.quiet,
+        soft_labels=args.soft_labels, teacher=args.teacher,
         **({"crop_scale": tuple(args.crop_scale)} if args.crop_scale else {}),
     )
     try:
@@ -280,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every-steps", type=int, default=None)
     train.add_argument("--output-dir", required=True)
     train.add_argument("--resume", action="store_true", help="continue from <output-dir>/checkpoint.pt")
+    train.add_argument("--soft-labels", nargs="+", default=None, metavar="STORE",
+                       help="distil: soft-label store folder(s) made from the training split (D1, D2 or both)")
+    train.add_argument("--teacher", default=None, help="the digest of the teacher the stores must come from")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 

@@ -186,5 +186,7 @@ def collate_skipping(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[Skip
     if not good:
         return torch.empty(0), torch.empty(0, dtype=torch.long), skipped
     images = torch.stack([image for image, _ in good])
+    if isinstance(good[0][1], torch.Tensor):  # soft targets (a teacher's distribution per image)
+        return images, torch.stack([label for _, label in good]), skipped
     labels = torch.tensor([label for _, label in good], dtype=torch.long)
     return images, labels, skipped

@@ -83,6 +83,7 @@ class TrainTransform:
     randaugment_magnitude: int = 9
     randaugment_probability: float = 1.0
     normalisation: str = "imagenet"
+    crop: bool = True  # False: resize to `size` only (a distillation student's images are augmented already)
 
     def build(self) -> v2.Compose:
         mode = INTERPOLATIONS[_choice("interpolation", self.interpolation, INTERPOLATIONS)]
@@ -96,7 +97,8 @@ class TrainTransform:
         }[_choice("augmentation", self.augmentation, AUGMENTATIONS)]
         return v2.Compose([
             v2.ToImage(),
-            v2.RandomResizedCrop(self.size, scale=tuple(self.scale), interpolation=mode, antialias=True),
+            v2.RandomResizedCrop(self.size, scale=tuple(self.scale), interpolation=mode, antialias=True) if self.crop
+            else v2.Resize((self.size, self.size), interpolation=mode, antialias=True),
             v2.RandomHorizontalFlip(self.hflip),
             *augment,
             *_normalise(self.normalisation),

@@ -233,6 +233,16 @@ class SoftLabels(torch.utils.data.Dataset):
         self.records = {name: np.concatenate(parts) for name, parts in columns.items()}
         self.classes = manifest["classes"]
 
+    @classmethod
+    def open(cls, folder: Path, samples: SampleList, teacher: str) -> SoftLabels:
+        """A finalized store read with the augmentation it records; the teacher and the dataset must match."""
+        path = Path(folder) / "manifest.json"
+        if not path.exists():
+            raise MobileReproError(f"{folder} holds no soft-label store (no manifest.json)")
+        recorded = json.loads(path.read_text())["augmentation"]
+        recorded["crop_scale"] = tuple(recorded["crop_scale"])
+        return cls(folder, samples, teacher, Augmentation(**recorded))
+
     def __len__(self) -> int:
         return len(self.records["image"])
 
@@ -251,3 +261,28 @@ class SoftLabels(torch.utils.data.Dataset):
         replica, index = int(self.records["replica"][position]), int(self.records["image"][position])
         pixels, _ = augmented(self.samples, self.augmentation, replica, index)
         return pixels, self.distribution(position), self.samples.samples[index][1]
+
+
+class StudentSet(torch.utils.data.Dataset):
+    """The student's training set: the records of one or more stores (D1, D2, or both mixed in proportion to their
+    records), each the replayed pixels through the student's own transform (the trainer sets `transform`: flips and
+    normalisation only, MNv4 §8) and the teacher's distribution as the target. Like `ImageDataset`, a record's
+    random draws are a pure function of (seed, epoch, index)."""
+
+    def __init__(self, stores: list[SoftLabels], seed: int = 0):
+        if not stores:
+            raise MobileReproError("a student set needs at least one soft-label store")
+        self.stores, self.seed, self.epoch, self.transform = stores, seed, 0, None
+        self.index = [(s, position) for s, store in enumerate(stores) for position in range(len(store))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, index: int):
+        store, position = self.index[index]
+        pixels, distribution, _ = self.stores[store][position]
+        if self.transform is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+                pixels = self.transform(pixels)
+        return pixels, distribution

@@ -85,6 +85,11 @@ class TrainConfig:
     eval_every: int = 1
     checkpoint_every_steps: int | None = None
     progress: bool = True
+    # Distillation (MNv4 §8): train against the stored soft labels of these stores (D1, D2 or both) made from the
+    # training split by the teacher whose digest is `teacher`; the student's images get flips only (the recipe's crop,
+    # RandAugment and Mixup are not applied: the stored images carry the augmentation).
+    soft_labels: list[str] | None = None
+    teacher: str | None = None
 
     def recipe_object(self) -> Recipe:
         return preset(self.recipe).with_overrides(**self.recipe_overrides)
@@ -228,7 +233,7 @@ class Trainer:
         self.channels_last = self._use_channels_last()
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
-        self.train_set = ImageDataset(self.train_samples, seed=config.seed)
+        self.train_set = self._train_set()
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.distributed.world_size,
                                           rank=self.distributed.rank, shuffle=True, seed=config.seed, drop_last=True)
         steps = len(self.sampler) // config.batch_size
@@ -248,9 +253,9 @@ class Trainer:
         self.amp_dtype = (torch.bfloat16 if self.device.type == "cpu" or torch.cuda.is_bf16_supported()
                           else torch.float16) if amp else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=self.recipe.label_smoothing)
+        self.criterion = self._loss()
         self.mixup = None
-        if self.recipe.mixup_probability > 0:
+        if self.recipe.mixup_probability > 0 and not config.soft_labels:
             from timm.data import Mixup
             from timm.loss import SoftTargetCrossEntropy
 
@@ -270,6 +275,26 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.progress = Progress()
+
+    def _train_set(self):
+        """The training images with their labels, or — distilling — the stores' records with the teacher's."""
+        if not self.config.soft_labels:
+            return ImageDataset(self.train_samples, seed=self.config.seed)
+        from mobilerepro.distill.store import SoftLabels, StudentSet
+
+        if not self.config.teacher:
+            raise MobileReproError("distilling from stored soft labels needs the teacher's digest (`teacher`): a "
+                                   "store made by another teacher must not be used by mistake")
+        return StudentSet([SoftLabels.open(Path(folder), self.train_samples, self.config.teacher)
+                           for folder in self.config.soft_labels], seed=self.config.seed)
+
+    def _loss(self) -> torch.nn.Module:
+        """Cross-entropy against hard labels (with the recipe's smoothing), or against the teacher's distribution."""
+        if self.config.soft_labels:
+            from timm.loss import SoftTargetCrossEntropy
+
+            return SoftTargetCrossEntropy()
+        return torch.nn.CrossEntropyLoss(label_smoothing=self.recipe.label_smoothing)
 
     def _use_channels_last(self) -> bool:
         largest = max(size for _, size in self.recipe.resolution_stages)
@@ -314,6 +339,9 @@ class Trainer:
 
     # -- data ----------------------------------------------------------------------------------------------------
     def train_transform(self, size: int) -> TrainTransform:
+        if self.config.soft_labels:  # the student sees the teacher's augmented pixels, flipped at most (MNv4 §8)
+            return TrainTransform(size=size, crop=False, interpolation=self.config.interpolation,
+                                  normalisation=self.config.normalisation)
         return TrainTransform(size=size, scale=tuple(self.config.crop_scale), interpolation=self.config.interpolation,
                               augmentation=self.recipe.augmentation,
                               randaugment_magnitude=self.recipe.randaugment_magnitude,
