@@ -226,9 +226,9 @@ class PostProcessing:
 
     Detectors: box decoding, score threshold, top-k and NMS by the config's `test_cfg` (`bbox_head.predict_by_feat`).
     The class logits are drawn from a standard normal (seeded) instead of the untrained network's, whose scores sit
-    below the threshold and would leave NMS nothing to do: nearly every candidate clears the threshold, so each level
-    sends its `nms_pre` best to NMS and the output holds `max_per_img` boxes — the bound of the config, above what a
-    trained detector pays on a typical image. Segmenters: logits resized to the input (bilinear) and the per-pixel
+    below the threshold and would leave NMS nothing to do: far more candidates clear the threshold than a trained
+    detector's on a typical image, so every level sends up to its `nms_pre` best to NMS and the output fills
+    `max_per_img` boxes — the config's bound, above what a trained detector pays. Segmenters: logits resized to the input (bilinear) and the per-pixel
     argmax (`decode_head.predict_by_feat`, then `postprocess_result`)."""
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int, int], seed: int = 0):
