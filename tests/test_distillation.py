@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from timm.loss import SoftTargetCrossEntropy
-from train_helpers import CLASSES, write_image_folder
+from train_helpers import CLASSES, tiny_train_config, write_image_folder
 
 from mobilerepro import MobileReproError
 from mobilerepro.distill import store
@@ -28,13 +28,6 @@ def image_root(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp("images") / "set", per_class=8)
 
 
-def student_config(image_root, output_dir, **overrides):
-    settings_ = {"output_dir": str(output_dir), "train_data": str(image_root), "model": "mobileone_s0",
-                 "recipe": "mobileone_s0s1", "recipe_overrides": {"resolution_stages": [[0, 16]], "eval_size": 16},
-                 "epochs": 1, "batch_size": 4, "device": "cpu", "threads": 1, "progress": False}
-    return trainer.TrainConfig(**{**settings_, **overrides})
-
-
 def teacher():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
@@ -44,7 +37,7 @@ def teacher():
 @pytest.fixture(scope="module")
 def stores(image_root, tmp_path_factory):
     """D1 and D2 stores of the trainer's own training split."""
-    train_split, _ = trainer.datasets(student_config(image_root, "unused"))
+    train_split, _ = trainer.datasets(tiny_train_config(image_root, "unused"))
     folders = {}
     for kind in ("d1", "d2"):
         folders[kind] = tmp_path_factory.mktemp(kind)
@@ -56,7 +49,7 @@ def stores(image_root, tmp_path_factory):
 
 def test_a_student_trains_on_two_stores_mixed_with_soft_targets(image_root, stores, tmp_path):
     folders, digest = stores
-    config = student_config(image_root, tmp_path / "student", soft_labels=[str(folders["d1"]), str(folders["d2"])],
+    config = tiny_train_config(image_root, tmp_path / "student", soft_labels=[str(folders["d1"]), str(folders["d2"])],
                             teacher=digest)
     run = trainer.Trainer(config)
     assert len(run.train_set) == 2 * len(run.train_samples)  # D1 + D2: one record of each per image
@@ -75,10 +68,10 @@ def test_a_student_trains_on_two_stores_mixed_with_soft_targets(image_root, stor
 def test_a_store_is_used_only_with_its_teacher(image_root, stores, tmp_path):
     folders, digest = stores
     with pytest.raises(MobileReproError, match="needs the teacher's digest"):
-        trainer.Trainer(student_config(image_root, tmp_path / "a", soft_labels=[str(folders["d1"])]))
+        trainer.Trainer(tiny_train_config(image_root, tmp_path / "a", soft_labels=[str(folders["d1"])]))
     with pytest.raises(MobileReproError, match="another teacher"):
-        trainer.Trainer(student_config(image_root, tmp_path / "b", soft_labels=[str(folders["d1"])],
+        trainer.Trainer(tiny_train_config(image_root, tmp_path / "b", soft_labels=[str(folders["d1"])],
                                        teacher="0" * 16))
     with pytest.raises(MobileReproError, match="another dataset"):  # a store of another split
-        trainer.Trainer(student_config(image_root, tmp_path / "c", soft_labels=[str(folders["d1"])], teacher=digest,
+        trainer.Trainer(tiny_train_config(image_root, tmp_path / "c", soft_labels=[str(folders["d1"])], teacher=digest,
                                        val_fraction=0.5))

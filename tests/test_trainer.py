@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from train_helpers import write_image_folder
+from train_helpers import tiny_train_config, write_image_folder
 
 from mobilerepro.train import trainer
 
@@ -21,13 +21,6 @@ COMMON = ["--model", "mobileone_s0", "--recipe", "mobileone_s2s4", "--batch-size
 @pytest.fixture(scope="module")
 def image_root(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp("images") / "set", per_class=8)
-
-
-def tiny_config(image_root, output_dir, **overrides):
-    settings = {"output_dir": str(output_dir), "train_data": str(image_root), "model": "mobileone_s0",
-                "recipe": "mobileone_s0s1", "recipe_overrides": {"resolution_stages": [[0, 16]], "eval_size": 16},
-                "epochs": 1, "batch_size": 4, "device": "cpu", "threads": 1, "progress": False}
-    return trainer.TrainConfig(**{**settings, **overrides})
 
 
 def cli(*arguments, **popen):
@@ -61,7 +54,7 @@ def assert_ema_update(before, model, after, decay):
 
 
 def test_ema_starts_from_the_first_update_then_follows_the_recipes_decay(image_root, tmp_path):
-    run = trainer.Trainer(tiny_config(image_root, tmp_path))
+    run = trainer.Trainer(tiny_train_config(image_root, tmp_path))
     assert run.ema.decay == 0.9995
     assert_ema_update(*ema_after_one_step(run), decay=0.0)  # timm's convention: update 1 copies the weights
     assert_ema_update(*ema_after_one_step(run), decay=0.9995)
@@ -69,7 +62,7 @@ def test_ema_starts_from_the_first_update_then_follows_the_recipes_decay(image_r
 
 @pytest.mark.parametrize("update", [2, 40, 10**6])
 def test_ema_warm_up_shortens_the_horizon_early_and_reaches_the_recipes_decay(image_root, tmp_path, update):
-    run = trainer.Trainer(tiny_config(image_root, tmp_path, recipe_overrides={
+    run = trainer.Trainer(tiny_train_config(image_root, tmp_path, recipe_overrides={
         "resolution_stages": [[0, 16]], "eval_size": 16, "ema_warmup": True}))
     run.progress.global_step = update - 1
     decay = min(0.9995, 1 - update ** (-2 / 3))
@@ -78,7 +71,7 @@ def test_ema_warm_up_shortens_the_horizon_early_and_reaches_the_recipes_decay(im
 
 
 def test_label_smoothing_is_the_recipes(image_root, tmp_path):
-    run = trainer.Trainer(tiny_config(image_root, tmp_path))
+    run = trainer.Trainer(tiny_train_config(image_root, tmp_path))
     logits, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])
     log_p = logits.log_softmax(1)
     expected = 0.9 * torch.nn.functional.nll_loss(log_p, labels) + 0.1 * (-log_p.mean(1)).mean()
@@ -86,7 +79,7 @@ def test_label_smoothing_is_the_recipes(image_root, tmp_path):
 
 
 def test_a_run_writes_its_files_and_loads_weights_only(image_root, tmp_path):
-    directory = trainer.train(tiny_config(image_root, tmp_path / "run", epochs=2))
+    directory = trainer.train(tiny_train_config(image_root, tmp_path / "run", epochs=2))
     run = trainer.TrainingRun.load(directory)
     assert run.complete and len(run.history) == 2
     assert {"val_top1", "ema_top1", "train_images_per_s", "resolution"} <= set(run.history.columns)
@@ -101,7 +94,7 @@ def test_unreadable_images_are_skipped_counted_and_reported(tmp_path, capsys):
     (root / "circle" / "003.png").write_bytes(b"truncated")
     (root / "square" / "005.png").write_bytes(b"")
     # 18 training images in batches of 6: every image is used, so every unreadable one is met once per epoch
-    directory = trainer.train(tiny_config(root, tmp_path / "run", epochs=2, batch_size=6, progress=True))
+    directory = trainer.train(tiny_train_config(root, tmp_path / "run", epochs=2, batch_size=6, progress=True))
     history = trainer.TrainingRun.load(directory).history
     assert ((history.train_skipped + history.val_skipped) == 2).all()
     report = capsys.readouterr().err
@@ -180,7 +173,7 @@ def test_torchrun_all_reduces_the_gradients(image_root, tmp_path):
     import json
     from pathlib import Path
 
-    config = tiny_config(image_root, tmp_path / "ranks").as_dict()
+    config = tiny_train_config(image_root, tmp_path / "ranks").as_dict()
     script = Path(__file__).with_name("ddp_ranks.py")
     completed = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
@@ -215,7 +208,7 @@ def test_torchrun_two_cpu_processes(image_root, tmp_path):
 
 
 def test_the_mnv4_adamw_preset_trains_our_mnv4(image_root, tmp_path):
-    config = tiny_config(image_root, tmp_path / "mnv4", model="mnv4_conv_s", recipe="mnv4_conv_m",
+    config = tiny_train_config(image_root, tmp_path / "mnv4", model="mnv4_conv_s", recipe="mnv4_conv_m",
                          recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
     run = trainer.Trainer(config)
     assert isinstance(run.optimizer, torch.optim.AdamW)
@@ -228,7 +221,7 @@ def test_mixup_and_cutmix_come_from_timm_with_soft_targets(image_root, tmp_path)
     from timm.data import Mixup
     from timm.loss import SoftTargetCrossEntropy
 
-    config = tiny_config(image_root, tmp_path / "mix", model="mnv4_conv_s", recipe="mnv4_conv_l",
+    config = tiny_train_config(image_root, tmp_path / "mix", model="mnv4_conv_s", recipe="mnv4_conv_l",
                          recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32, "mixup_probability": 1.0})
     run = trainer.Trainer(config)
     assert isinstance(run.mixup, Mixup) and isinstance(run.criterion, SoftTargetCrossEntropy)
@@ -240,14 +233,14 @@ def test_mixup_and_cutmix_come_from_timm_with_soft_targets(image_root, tmp_path)
 
 
 def test_mixup_needs_an_even_batch(image_root, tmp_path):
-    config = tiny_config(image_root, tmp_path / "odd", model="mnv4_conv_s", recipe="mnv4_conv_l", batch_size=3,
+    config = tiny_train_config(image_root, tmp_path / "odd", model="mnv4_conv_s", recipe="mnv4_conv_l", batch_size=3,
                          recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
     with pytest.raises(trainer.MobileReproError, match="must be even, got 3"):
         trainer.Trainer(config)
 
 
 def test_l2_regularization_adds_the_penalty_of_the_decaying_weights_to_the_loss(image_root, tmp_path):
-    config = tiny_config(image_root, tmp_path / "l2", model="mnv4_conv_s", recipe="mnv4_conv_s",
+    config = tiny_train_config(image_root, tmp_path / "l2", model="mnv4_conv_s", recipe="mnv4_conv_s",
                          recipe_overrides={"resolution_stages": [[0, 32]], "eval_size": 32})
     run = trainer.Trainer(config)
     decaying = [p for group in run.optimizer.param_groups if group["decays"] for p in group["params"]]
@@ -260,6 +253,6 @@ def test_l2_regularization_adds_the_penalty_of_the_decaying_weights_to_the_loss(
 
 
 def test_a_model_without_the_recipes_options_is_a_clear_error(image_root, tmp_path):
-    config = tiny_config(image_root, tmp_path / "x", recipe="mnv4_conv_m", model="shufflenet_v2_1_0")
+    config = tiny_train_config(image_root, tmp_path / "x", recipe="mnv4_conv_m", model="shufflenet_v2_1_0")
     with pytest.raises(trainer.MobileReproError, match="does not take these options"):
         trainer.Trainer(config)

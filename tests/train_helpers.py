@@ -18,3 +18,13 @@ def write_image_folder(root: Path, per_class: int = 8, size: int = 24, seed: int
             pixels[..., label] += 150
             Image.fromarray(pixels).save(root / name / f"{index:03d}.png")
     return root
+
+
+def tiny_train_config(image_root, output_dir, **overrides):
+    """A MobileOne-S0 run of one epoch at 16 px on the tiny dataset, on one CPU thread."""
+    from mobilerepro.train import trainer
+
+    settings = {"output_dir": str(output_dir), "train_data": str(image_root), "model": "mobileone_s0",
+                "recipe": "mobileone_s0s1", "recipe_overrides": {"resolution_stages": [[0, 16]], "eval_size": 16},
+                "epochs": 1, "batch_size": 4, "device": "cpu", "threads": 1, "progress": False}
+    return trainer.TrainConfig(**{**settings, **overrides})
