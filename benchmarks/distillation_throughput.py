@@ -33,22 +33,10 @@ from mobilerepro.data import resolve
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, image_folder, split_per_class
 from mobilerepro.data.transforms import NORMALISATIONS, TrainTransform
 from mobilerepro.distill import store
+from mobilerepro.distill.teacher import lite0_teacher, teacher_input
 from mobilerepro.measure.environment import environment_stamp
 from mobilerepro.models import zoo
-from mobilerepro.models.pretrained import LITE0_NORMALISATION, efficientnet_lite0
 from mobilerepro.results import ensure_writable, results_root, write_json
-
-
-def lite0_teacher(classes: int) -> torch.nn.Module:
-    teacher = efficientnet_lite0()
-    teacher._fc = torch.nn.Linear(teacher._fc.in_features, classes)
-    return teacher.eval()
-
-
-def lite0_input(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> Lite0's input, (x - 127) / 128 as its TF weights expect."""
-    assert LITE0_NORMALISATION == "tf_127_128"
-    return (pixels.float() - 127.0) / 128.0
 
 
 def rounds(loader_factory, step, steps: int) -> float:
@@ -74,12 +62,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     samples, _ = split_per_class(image_folder(resolve("cifar10-test-jpg/test")), 0.2, seed=0,
                                  per_class_limit=args.per_class)
-    teacher = lite0_teacher(len(samples.classes))
+    teacher = lite0_teacher(len(samples.classes)).eval()
     augmentation = store.Augmentation("d1", args.size)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "d1"
         started = time.perf_counter()
-        written = store.write(folder, samples, teacher, lite0_input, augmentation, batch_size=args.batch_size,
+        written = store.write(folder, samples, teacher, teacher_input, augmentation, batch_size=args.batch_size,
                               progress=True)
         store_rate = written / (time.perf_counter() - started)
         store.finalize(folder)
@@ -103,7 +91,7 @@ def main() -> None:
 
         def online_step(inputs, labels):
             with torch.no_grad():
-                targets = torch.softmax(teacher(lite0_input(inputs * 255)), 1)
+                targets = torch.softmax(teacher(teacher_input(inputs * 255)), 1)
             mean, std = (torch.tensor(v)[:, None, None] for v in NORMALISATIONS["imagenet"])
             update((inputs - mean) / std, targets, soft_loss)
 

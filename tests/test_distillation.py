@@ -75,3 +75,18 @@ def test_a_store_is_used_only_with_its_teacher(image_root, stores, tmp_path):
     with pytest.raises(MobileReproError, match="another dataset"):  # a store of another split
         trainer.Trainer(tiny_train_config(image_root, tmp_path / "c", soft_labels=[str(folders["d1"])], teacher=digest,
                                        val_fraction=0.5))
+
+
+@pytest.mark.slow
+def test_the_lite0_teacher_fine_tunes_scores_and_is_read_back(image_root, tmp_path):
+    from mobilerepro.distill.teacher import TeacherRecipe, finetune
+
+    train, val = trainer.datasets(tiny_train_config(image_root, "unused"))
+    recipe = TeacherRecipe(size=32, epochs=1, batch_size=4)
+    teacher, record = finetune(train, val, tmp_path, recipe, progress=False)
+    assert record["val_images"] == len(val) and 0 <= record["top1"] <= 100
+    assert teacher._fc.out_features == len(CLASSES) and not teacher.training
+    again, same = finetune(train, val, tmp_path, recipe, progress=False)  # read back, not trained again
+    assert same == record
+    assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), again.state_dict().values(),
+                                                 strict=True))

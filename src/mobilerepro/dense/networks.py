@@ -228,8 +228,8 @@ class PostProcessing:
     The class logits are drawn from a standard normal (seeded) instead of the untrained network's, whose scores sit
     below the threshold and would leave NMS nothing to do: far more candidates clear the threshold than a trained
     detector's on a typical image, so every level sends up to its `nms_pre` best to NMS and the output fills
-    `max_per_img` boxes — the config's bound, above what a trained detector pays. Segmenters: logits resized to the input (bilinear) and the per-pixel
-    argmax (`decode_head.predict_by_feat`, then `postprocess_result`)."""
+    `max_per_img` boxes — the config's bound, above what a trained detector pays. Segmenters: logits resized to the
+    input (bilinear) and the per-pixel argmax (`decode_head.predict_by_feat`, then `postprocess_result`)."""
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int, int], seed: int = 0):
         generator = torch.Generator().manual_seed(seed)
