@@ -39,7 +39,7 @@ from mobilerepro.models import zoo
 from mobilerepro.results import ensure_writable, results_root, write_json
 
 
-def rounds(loader_factory, step, steps: int) -> float:
+def round_rate(loader_factory, step, steps: int) -> float:
     """img/s of `steps` training steps over a fresh loader."""
     images, started = 0, time.perf_counter()
     for number, (inputs, targets, _) in enumerate(loader_factory()):
@@ -105,7 +105,7 @@ def main() -> None:
         rates = {name: [] for name in modes}
         for round_index in range(args.rounds + 1):
             for name, (factory, step) in modes.items():
-                rate = rounds(factory, step, args.steps)
+                rate = round_rate(factory, step, args.steps)
                 if round_index:  # the first round warms every mode up
                     rates[name].append(rate)
             print(f"round {round_index}: " + ", ".join(f"{n} {r[-1]:.1f} img/s" for n, r in rates.items() if r),

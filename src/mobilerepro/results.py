@@ -45,6 +45,15 @@ def _jsonable(value):
     return value
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write bytes under a temporary name beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
 def write_json(path: Path, payload: dict) -> Path:
     """Write JSON atomically (temp file + rename): an interrupted run never leaves a half-written result."""
     path = Path(path)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError
 from mobilerepro.data import data_root
+from mobilerepro.results import write_atomically
 
 MARKER = ".prepared.json"
 ARCHIVES = ".archives.json"  # the MD5 of every archive a dataset was started from, checked when it is resumed
@@ -103,13 +104,6 @@ def find_archives(dataset: Dataset, sources: list[Path]) -> dict[str, Path]:
             + "; ".join(f"{a.filename} from {a.source}" for a in missing)
             + f" and put it there (or pass --source FOLDER) — {HELP}")
     return found
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def archive_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:

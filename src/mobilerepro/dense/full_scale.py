@@ -4,11 +4,12 @@
     python -m mobilerepro.dense.full_scale --schedule ssdlite-coco --backbone mobileone_s4 --data /datasets --gpus 8
 
 A schedule is the package's own config for the network (as `networks` builds it) with the paper's length, batch and
-optimiser where the paper states them, each setting tagged with where it comes from (PAPERS.md: *verified* or our
-*choice* where the paper is silent). The data root must hold the dataset in mmdet's / mmseg's layout (checked first,
-one line naming what is missing). With `--gpus N` the run re-launches itself under `torchrun` (one process per GPU,
-the total batch split between them). Every epoch leaves a checkpoint: a killed run started again resumes from it
-(loaded with `weights_only=True`), and a finished one is read back from its `metrics.json`.
+optimiser where the paper states them; the schedules are data (`paper/dense_schedules.yaml`), each setting tagged with
+its provenance (PAPERS.md: *verified*, or our *choice* where the paper is silent). The data root must hold the dataset
+in mmdet's / mmseg's layout (checked first, one line naming what is missing). With `--gpus N` the run re-launches itself
+under `torchrun` (one process per GPU, the total batch split between them). Every epoch leaves a checkpoint: a killed
+run started again resumes from it (loaded with `weights_only=True`), and a finished one is read back from its
+`metrics.json`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from mobilerepro import MobileReproError
+from mobilerepro import MobileReproError, paper
 from mobilerepro.dense import networks, training
 
 
@@ -62,8 +63,8 @@ def check_layout(name: str, root: Path) -> Path:
 
 @dataclass(frozen=True)
 class Schedule:
-    """One paper's training of one network on one dataset. `optimizer` is an mmengine optimizer dict; `sources` says
-    for every setting where it comes from."""
+    """One paper's training of one network on one dataset, read from `paper/dense_schedules.yaml` (each setting's
+    provenance is there). `optimizer` is an mmengine optimizer dict."""
 
     network: str  # ssdlite | retinanet | deeplabv3
     dataset: str  # a LAYOUTS name
@@ -72,37 +73,19 @@ class Schedule:
     optimizer: dict
     warmup: tuple[float, str]  # (length, "iterations" | "epochs") of the linear warm-up before the cosine decay
     metric: str  # the key of the score in mmengine's metrics
-    sources: tuple[str, ...]
     head_lr_multiplier: float = 1.0
 
+    @classmethod
+    def from_data(cls, entry: dict) -> Schedule:
+        value = {key: paper.value(setting) for key, setting in entry.items() if isinstance(setting, dict)}
+        optimizer = {"type": value["optimizer"], "lr": value["lr"], "weight_decay": value["weight_decay"]}
+        if value.get("momentum") is not None:
+            optimizer["momentum"] = value["momentum"]
+        return cls(entry["network"], entry["dataset"], value["epochs"], value["batch_size"], optimizer,
+                   tuple(value["warmup"]), entry["metric"], value["head_lr_multiplier"])
 
-SCHEDULES = {
-    "ssdlite-coco": Schedule(
-        "ssdlite", "coco2017", 200, 192, dict(type="SGD", lr=0.015, momentum=0.9, weight_decay=4e-5),
-        (500, "iterations"), "coco/bbox_mAP",
-        ("verified (MobileOne Tab. 11): SSDLite-320 in mmdetection on COCO 2017, 200 epochs (as MobileViT)",
-         "choice: mmdet's SSDLite config otherwise as shipped (its pipeline, anchors, batch 8x24, SGD 0.015 with a "
-         "500-iteration warm-up and cosine), without its 5x RepeatDataset; MobileOne states no optimiser")),
-    "deeplabv3-voc": Schedule(
-        "deeplabv3", "voc12aug", 50, 16, dict(type="AdamW", lr=9e-4, weight_decay=0.01), (1, "epochs"), "mIoU",
-        ("verified (MobileOne Tab. 11, ml-cvnets' DeepLabV3 recipe): VOC augmented, 50 epochs, AdamW 9e-4 with "
-         "cosine decay, head LR x10",
-         "choice: mmseg's voc12aug data (COCO's extra data, which MobileViT adds, is not used), batch 16, weight "
-         "decay 0.01, one warm-up epoch"), head_lr_multiplier=10.0),
-    "deeplabv3-ade20k": Schedule(
-        "deeplabv3", "ade20k", 50, 16, dict(type="SGD", lr=0.02, momentum=0.9, weight_decay=4e-5), (1, "epochs"),
-        "mIoU",
-        ("verified (ml-cvnets' ADE20K DeepLabV3 recipe): SGD 0.02 with cosine decay, 50 epochs",
-         "choice: MobileOne states no ADE20K schedule; batch 16, weight decay 4e-5 and one warm-up epoch are "
-         "mmseg's MobileNetV2 config's batch and ours")),
-    "retinanet-coco": Schedule(
-        "retinanet", "coco2017", 600, 2048, dict(type="Adam", lr=8e-3, weight_decay=3e-5), (24, "epochs"),
-        "coco/bbox_mAP",
-        ("verified (MNv4 §7.2): RetinaNet at 384 px, COCO 2017, 600 epochs, batch 2048, Adam with L2 3e-5, cosine "
-         "after a 24-epoch warm-up, random flip + scale + RandAugment without shear and rotate",
-         "choice: the learning rate 8e-3 (not stated), mmdet's RandAugment space without its shear and rotate ops, "
-         "scale jitter 0.5-2.0")),
-}
+
+SCHEDULES = {name: Schedule.from_data(entry) for name, entry in paper.load("dense_schedules").items()}
 
 
 COCO_CONFIG_ROOT = "data/coco/"  # where mmdet's configs expect COCO; CocoMetric's annotation file is given under it

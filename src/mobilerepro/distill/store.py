@@ -31,6 +31,7 @@ import torch
 
 from mobilerepro import MobileReproError
 from mobilerepro.data.datasets import SampleList, sample_seed
+from mobilerepro.results import write_atomically
 
 STORE_SCHEMA = "mobilerepro-soft-labels/1"
 ARRAYS = ("replica", "image", "seed", "partner", "lam", "top_classes", "top_probs")
@@ -105,12 +106,6 @@ def augmented(samples: SampleList, augmentation: Augmentation, replica: int, ind
     return pixels, {"seed": seed, "partner": partner, "lam": lam}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    temporary.replace(path)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -146,7 +141,7 @@ def write(folder: Path, samples: SampleList, teacher: torch.nn.Module, preproces
     if manifest_path.exists():
         _check_header(json.loads(manifest_path.read_text()), header, folder)
     else:
-        _atomic_write(manifest_path, json.dumps(header, indent=1).encode())
+        write_atomically(manifest_path, json.dumps(header, indent=1).encode())
     mine = [(replica, index) for replica in range(replicas) for index in range(rank, len(samples), world)]
     shards = [mine[i:i + shard_size] for i in range(0, len(mine), shard_size)]
     teacher.eval()
@@ -180,7 +175,7 @@ def write(folder: Path, samples: SampleList, teacher: torch.nn.Module, preproces
                   "top_probs": np.concatenate(columns["top_probs"])}
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        _atomic_write(path, buffer.getvalue())
+        write_atomically(path, buffer.getvalue())
         written += len(records)
     return written
 
@@ -201,7 +196,7 @@ def finalize(folder: Path) -> dict:
         raise MobileReproError(f"the soft-label store {folder} is not complete: {missing} records missing, {doubled} "
                                "stored twice (run the missing writers again)")
     manifest["shards"] = shards
-    _atomic_write(folder / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_atomically(folder / "manifest.json", json.dumps(manifest, indent=1).encode())
     return manifest
 
 

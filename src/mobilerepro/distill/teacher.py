@@ -21,7 +21,9 @@ from tqdm.auto import tqdm
 from mobilerepro.data.datasets import ImageDataset, SampleList, collate_skipping
 from mobilerepro.data.transforms import EvalTransform, TrainTransform
 from mobilerepro.models.pretrained import LITE0_NORMALISATION, efficientnet_lite0
+from mobilerepro.results import write_json
 from mobilerepro.train.evaluate import evaluate
+from mobilerepro.train.trainer import atomic_save
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,6 @@ def finetune(train: SampleList, val: SampleList, folder: Path, recipe: TeacherRe
     record = {"top1": result.top1, "top5": result.top5, "val_images": len(val), "train_images": len(train),
               "recipe": asdict(recipe), "seconds": seconds}
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = weights.with_name(".teacher.pt.part")
-    torch.save(teacher.state_dict(), temporary)
-    temporary.replace(weights)
-    record_path.write_text(json.dumps(record, indent=1))
+    atomic_save(teacher.state_dict(), weights)
+    write_json(record_path, record)
     return teacher, record

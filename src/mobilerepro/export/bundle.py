@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError
 from mobilerepro.export.coreml import DEPLOYMENT_TARGET, PRECISIONS
-from mobilerepro.results import results_root
+from mobilerepro.results import results_root, write_atomically
 
 BUNDLE_SCHEMA = "mobilerepro-coreml-bundle/1"
 RESULTS_SCHEMA = "mobilerepro-device-latency/1"
@@ -121,9 +121,7 @@ def export_bundle(models: list[str], out: Path | None = None, precisions: tuple[
                    "results_schema": RESULTS_SCHEMA, "example_results": example_results(packages[:1])},
     }
     target = out / "manifest.json"
-    temporary = target.with_name(".manifest.json.part")
-    temporary.write_text(json.dumps(manifest, indent=1))
-    temporary.replace(target)
+    write_atomically(target, json.dumps(manifest, indent=1).encode())
     return target
 
 
@@ -216,10 +214,7 @@ def import_latency(path: Path, bundle: Path | None = None) -> Path:
               "source": str(path.resolve()), "source_digest": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),
               "records": records}
     target = devices_dir() / f"{device_slug(results['device'])}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.part")
-    temporary.write_text(json.dumps(device, indent=1))
-    temporary.replace(target)
+    write_atomically(target, json.dumps(device, indent=1).encode())
     return target
 
 
