@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from mmengine.config import Config
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.dense import networks, training
+from mobilerepro.launch import torchrun, under_torchrun
 
 
 @dataclass(frozen=True)
@@ -229,17 +229,15 @@ def run(schedule_name: str, backbone: str, root: Path, work_dir: Path, seed: int
     done = Path(work_dir) / "metrics.json"
     if done.exists():
         return json.loads(done.read_text())
-    if gpus > 1 and "LOCAL_RANK" not in os.environ:
+    if gpus > 1 and not under_torchrun():
         arguments = ["--schedule", schedule_name, "--backbone", backbone, "--data", str(root), "--work-dir",
                      str(work_dir), "--seed", str(seed)]
         for name, value in shorten.items():
             if value is not None:
                 arguments += [f"--{name.replace('_', '-')}", str(value)]
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", "-m",
-                   "mobilerepro.dense.full_scale", *arguments]
-        completed = subprocess.run(command, check=False)
-        if completed.returncode != 0 or not done.exists():
-            raise MobileReproError(f"the {gpus}-process run in {work_dir} failed (exit {completed.returncode}); "
+        returncode = torchrun("mobilerepro.dense.full_scale", arguments, gpus)
+        if returncode != 0 or not done.exists():
+            raise MobileReproError(f"the {gpus}-process run in {work_dir} failed (exit {returncode}); "
                                    "starting it again resumes from its last checkpoint")
         return json.loads(done.read_text())
     config = full_config(schedule_name, backbone, root, work_dir, seed, **shorten)
@@ -275,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
                       images=args.images)
     except MobileReproError as error:
         sys.exit(f"error: {error}")
-    if "LOCAL_RANK" not in os.environ:  # the process the user started, not one of torchrun's workers
+    if not under_torchrun():
         print(json.dumps(metrics["held_out"]))
 
 

@@ -129,9 +129,9 @@ def _check_header(found: dict, expected: dict, folder: Path) -> None:
 
 def write(folder: Path, samples: SampleList, teacher: torch.nn.Module, preprocess, augmentation: Augmentation, *,
           replicas: int = 1, rank: int = 0, world: int = 1, top_k: int = 10, shard_size: int = 256,
-          batch_size: int = 64, progress: bool = False) -> int:
+          batch_size: int = 64, device: str | torch.device = "cpu", progress: bool = False) -> int:
     """Write this rank's records (resuming after its last whole shard); returns how many it wrote now. `preprocess`
-    maps the uint8 pixels to the teacher's input (e.g. float + normalisation)."""
+    maps the uint8 pixels to the teacher's input (e.g. float + normalisation); the teacher runs on `device`."""
     from tqdm.auto import tqdm
 
     folder = Path(folder)
@@ -144,7 +144,7 @@ def write(folder: Path, samples: SampleList, teacher: torch.nn.Module, preproces
         write_atomically(manifest_path, json.dumps(header, indent=1).encode())
     mine = [(replica, index) for replica in range(replicas) for index in range(rank, len(samples), world)]
     shards = [mine[i:i + shard_size] for i in range(0, len(mine), shard_size)]
-    teacher.eval()
+    teacher.eval().to(device)
     written = 0
     for number, records in enumerate(tqdm(shards, desc=f"soft labels, rank {rank}", unit="shard",
                                           disable=not progress)):
@@ -156,7 +156,8 @@ def write(folder: Path, samples: SampleList, teacher: torch.nn.Module, preproces
             part = records[start:start + batch_size]
             views = [augmented(samples, augmentation, replica, index) for replica, index in part]
             with torch.no_grad():
-                probabilities = torch.softmax(teacher(torch.stack([preprocess(p) for p, _ in views])).float(), 1)
+                inputs = torch.stack([preprocess(p) for p, _ in views]).to(device)
+                probabilities = torch.softmax(teacher(inputs).float(), 1).cpu()
             top = probabilities.topk(header["top_k"], dim=1)
             for (replica, index), (_, drawn) in zip(part, views, strict=True):
                 columns["replica"].append(replica)

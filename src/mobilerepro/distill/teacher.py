@@ -1,5 +1,6 @@
-"""A real teacher at reduced scale: EfficientNet-Lite0's ImageNet weights (the only real ones offline) fine-tuned on a
-classification split, with its held-out accuracy.
+"""The teachers. At reduced scale a real one: EfficientNet-Lite0's ImageNet weights (the only real ones offline)
+fine-tuned on a classification split, with its held-out accuracy. At full scale the user's: any timm model's
+checkpoint (`timm_teacher`), read with `weights_only=True`, fed as timm's configuration of that model says.
 
 The backbone keeps its weights, the 1000-class head is replaced by one for the split's classes, and the whole
 network is fine-tuned with AdamW and a cosine schedule over Inception crops and flips at `size` px (TF's
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from mobilerepro import MobileReproError
 from mobilerepro.data.datasets import ImageDataset, SampleList, collate_skipping
 from mobilerepro.data.transforms import EvalTransform, TrainTransform
 from mobilerepro.models.pretrained import LITE0_NORMALISATION, efficientnet_lite0
@@ -46,6 +48,46 @@ def lite0_teacher(classes: int) -> torch.nn.Module:
 def teacher_input(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels (a soft-label store's views) -> Lite0's input, (x - 127) / 128 as its TF weights expect."""
     return (pixels.float() - 127.0) / 128.0
+
+
+def timm_teacher(checkpoint: str | Path, model_name: str, classes: int):
+    """A user's teacher: the timm architecture `model_name` with the weights of `checkpoint` (a state dict, or a
+    training checkpoint holding one under `state_dict` / `model`), in eval mode, and the function that turns a
+    store's uint8 pixels into its input (resized to its input size, normalised with its mean and std)."""
+    import timm
+    from timm.data import resolve_data_config
+    from torchvision.transforms import v2
+
+    checkpoint = Path(checkpoint).expanduser()
+    if not checkpoint.is_file():
+        raise MobileReproError(f"teacher checkpoint {str(checkpoint)!r} does not exist (TEACHER=/path/to/checkpoint)")
+    if not timm.is_model(model_name):
+        raise MobileReproError(f"{model_name!r} is not a timm model (TEACHER_MODEL=<timm name>, e.g. "
+                               "tf_efficientnet_l2)")
+    teacher = timm.create_model(model_name, pretrained=False, num_classes=classes)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a file that is no weights-only checkpoint
+        raise MobileReproError(f"{checkpoint} is not a checkpoint torch.load(weights_only=True) reads: "
+                               f"{str(error).splitlines()[0]}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    try:
+        teacher.load_state_dict(state)
+    except RuntimeError as error:
+        lines = str(error).splitlines()  # torch's first line names the model; the next one says what differs
+        raise MobileReproError(f"the weights in {checkpoint} do not fit {model_name} with {classes} classes: "
+                               f"{lines[min(1, len(lines) - 1)].strip()}") from None
+    data = resolve_data_config({}, model=teacher)
+    size = data["input_size"][-1]
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (data["mean"], data["std"]))
+
+    def preprocess(pixels: torch.Tensor) -> torch.Tensor:
+        resized = v2.functional.resize(pixels, [size, size], antialias=True)
+        return (resized.float() / 255 - mean) / std
+
+    return teacher.eval(), preprocess
 
 
 def finetune(train: SampleList, val: SampleList, folder: Path, recipe: TeacherRecipe = TeacherRecipe(), *,

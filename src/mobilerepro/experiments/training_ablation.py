@@ -54,7 +54,8 @@ class ReducedScale:
     def notes(self) -> list[str]:
         return [
             f"CIFAR-10 test JPEGs ({self.image_size}x{self.image_size}), split per class into "
-            f"{1 - self.val_fraction:.0%} train / {self.val_fraction:.0%} val with a fixed seed",
+            f"{1 - self.val_fraction:.0%} train / {self.val_fraction:.0%} val with the run's seed (the arms of one "
+            "seed share their split)",
             ("no architectural change: S0 runs on 32 px as published (the last stage sees a 1x1 map)"
              if self.stem_stride == 2 else f"stem stride {self.stem_stride} instead of 2 (a larger last-stage map)"),
             f"random-resized-crop area {self.crop_scale[0]:g}-{self.crop_scale[1]:g} instead of 0.08-1",
@@ -202,9 +203,9 @@ def cumulative_decay(settings: trainer.TrainConfig, finished: trainer.TrainingRu
 METHOD = """## Method
 
 **Data.** The CIFAR-10 *test* split as JPEGs (10 000 real images, 10 classes), prepared by `make data` (README,
-"Data") and split per class into train and val with a fixed seed — the same split for every run. The adaptations of
-the ImageNet recipe to 32×32 images are listed below the summary box and in the result file; nothing else was
-changed.
+"Data") and split per class into train and val with the run's seed — every arm of one seed has the same split (and
+the same held-out images). The adaptations of the ImageNet recipe to 32×32 images are listed below the summary box
+and in the result file; nothing else was changed.
 
 **Training.** `mobilerepro.train` with the `mobileone_s0s1` preset (`paper/recipes.yaml`; its values are in the
 setup list above and in the training-recipe chapter): SGD with momentum, the LR scaled by batch on a cosine, weight
@@ -425,9 +426,9 @@ class AblationExperiment(Experiment):
         save_figure(fig, path)
 
 
-def contrast_evidence(contrast: dict) -> Interval:
+def contrast_evidence(contrast: dict, quantity: str = "top-1 difference") -> Interval:
+    """A paired contrast over seeds as the verdict engine's interval, described as `quantity` in points."""
     interval = (f", 95 % CI [{contrast['ci_low']:+.2f}, {contrast['ci_high']:+.2f}]"
                 if np.isfinite(contrast["ci_low"]) else "")
     return Interval(contrast["difference"], contrast["ci_low"], contrast["ci_high"], contrast["seeds"],
-                    f"top-1 difference {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} "
-                    "seed(s)")
+                    f"{quantity} {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} seed(s)")

@@ -56,7 +56,7 @@ class TrainingInterrupted(MobileReproError):
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. `train_data` / `val_data` are any layout `data.open_samples` reads; without `val_data`,
-    `val_fraction` of `train_data` (per class, deterministic) is held out."""
+    `val_fraction` of `train_data` (per class, deterministic, drawn with `split_seed`) is held out."""
 
     output_dir: str
     train_data: str
@@ -68,6 +68,7 @@ class TrainConfig:
     train_split: str | None = None
     val_split: str | None = None
     val_fraction: float = 0.2
+    split_seed: int | None = None  # the seed of the train/val split; None: the run's seed
     per_class_limit: int | None = None
     epochs: int | None = None
     batch_size: int = 128
@@ -185,7 +186,8 @@ def _device(name: str) -> torch.device:
 def datasets(config: TrainConfig) -> tuple[SampleList, SampleList]:
     train = open_samples(config.train_data, split=config.train_split)
     if config.val_data is None:
-        return split_per_class(train, config.val_fraction, seed=config.seed, per_class_limit=config.per_class_limit)
+        split_seed = config.seed if config.split_seed is None else config.split_seed
+        return split_per_class(train, config.val_fraction, seed=split_seed, per_class_limit=config.per_class_limit)
     val = open_samples(config.val_data, split=config.val_split)
     return train, val
 
@@ -537,3 +539,12 @@ class TrainingRun:
     @property
     def final(self) -> dict:
         return self.summary["history"][-1] if self.summary["history"] else {}
+
+    def model(self) -> torch.nn.Module:
+        """The trained network (its raw weights, not the EMA) built as the run built it, in eval mode."""
+        config = TrainConfig(**self.summary["config"])
+        final = load_checkpoint(self.directory / FINAL_WEIGHTS)
+        model = zoo.build_classifier(config.model, num_classes=len(final["classes"]), seed=config.seed,
+                                     **_model_options(config, config.recipe_object()))
+        model.load_state_dict(final["model"])
+        return model.eval()
