@@ -21,6 +21,13 @@ ifdef DATA
 export MOBILEREPRO_DATA := $(DATA)
 endif
 export MOBILEREPRO_DATA ?= $(firstword $(wildcard $(CURDIR)/../shared/data) $(CURDIR)/data)
+# The distillation chapters at full scale: TEACHER=/path/to/checkpoint (a timm model's weights) TEACHER_MODEL=<timm name>.
+ifdef TEACHER
+export MOBILEREPRO_TEACHER := $(TEACHER)
+endif
+ifdef TEACHER_MODEL
+export MOBILEREPRO_TEACHER_MODEL := $(TEACHER_MODEL)
+endif
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
@@ -30,6 +37,7 @@ help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
 	@echo
 	@echo "usage: make <target> [PROFILE=smoke|quick|full] [DATA=/path/to/datasets] [ARGS='-p name value ...']"
+	@echo "       distillation at full scale: TEACHER=/path/to/checkpoint TEACHER_MODEL=<timm model name>"
 	@echo
 	@echo "chapters (one per paper table; the list comes from the experiment registry):"
 	@if [ -f $(STAMP) ]; then $(PY) -m mobilerepro experiments --make-help; \

@@ -354,11 +354,12 @@ COCO_SOURCE = "https://cocodataset.org/#download"
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("cifar10", "cifar10-test-jpg", "CIFAR-10 test split as JPEGs (the reduced-scale training chapters)",
             build_cifar10, (Archive("cifar-10-python.tar.gz", _cifar_md5, "https://www.cs.toronto.edu/~kriz/cifar.html"),),
-            own_copy_has=("test",), used_by=("mobileone/table5", "mobileone/table6", "mobileone/table8")),
+            own_copy_has=("test",), used_by=("mobileone/table5", "mobileone/table6", "mobileone/table8",
+                                              "mobileone/table10", "mnv4/table8")),
     Dataset("imagenet", "imagenet", "ImageNet-1k (ILSVRC2012) val, and train when its archive is given",
             build_imagenet, (_imagenet_archive("devkit"), _imagenet_archive("val"), _imagenet_archive("train", True)),
             own_copy_has=("val",),
-            used_by=("mobileone/table9 (full)",)),
+            used_by=("mobileone/table9 (full)", "mnv4/table8 (full)", "mobileone/table10 (full)")),
     Dataset("imagenet-val-1300", "imagenet-val-1300", "1300 ImageNet val images as a file list (the evaluation "
             "chapters)", build_imagenet_subset, derived_from=("imagenet",), own_copy_has=("dataset.txt", "images"),
             used_by=("pipeline/lite0_eval", "mobileone/table9")),

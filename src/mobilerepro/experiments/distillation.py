@@ -40,7 +40,7 @@ from mobilerepro.data.transforms import EvalTransform
 from mobilerepro.distill import pipeline, store
 from mobilerepro.distill.teacher import TeacherRecipe, finetune
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
-from mobilerepro.experiments.training_ablation import CIFAR10, contrast_evidence
+from mobilerepro.experiments.training_ablation import CIFAR10, contrast_evidence, interrupted_runs
 from mobilerepro.measure.stats import mean_with_ci
 from mobilerepro.report import save_figure
 from mobilerepro.results import read_json, results_root, write_json
@@ -131,11 +131,7 @@ class DistillationResult(Result):
     terminal_tables = ("arms", "contrasts")
 
     def interrupted(self) -> str | None:
-        done, planned = len(self.rows), self.summary["runs_planned"]
-        if self.summary.get("interrupted") or done < planned:
-            return (f"INTERRUPTED: {done} of {planned} student runs finished; run the target again to resume "
-                    f"({self.summary.get('interrupted') or 'stopped'})")
-        return None
+        return interrupted_runs(self.summary, len(self.rows), "student runs")
 
     def arms_table(self) -> pd.DataFrame:
         grouped = self.rows.groupby(["arm", "label"], sort=False)

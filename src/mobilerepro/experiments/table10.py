@@ -19,8 +19,8 @@ class Table10(DistillationExperiment):
     part = "Training and evaluation (MobileOne §4, reduced scale)"
     order = 85
     comparisons = (Comparison("distillation_improves", "d1_d2", "hard"),)
-    # MobileOne's head has no dropout (the student recipe's dropout is MNv4's).
-    recipe_overrides = {"dropout": None}
+    # MobileOne has neither dropout nor drop-path (the student recipe's settings of both are MNv4's).
+    recipe_overrides = {"dropout": None, "drop_path": None}
     profiles = {name: {**settings, "model": "mobileone_s0"} for name, settings in
                 distillation_profiles(["hard", "d1_d2"], full={"hard_recipe": "mobileone_s0s1"}).items()}
 

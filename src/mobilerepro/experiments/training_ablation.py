@@ -246,18 +246,22 @@ DIFFERENCES = """## What differs from the paper's setup
 - **Numbers.** The paper's table cells are not available here; only its qualitative claim is compared."""
 
 
+def interrupted_runs(summary: dict, done: int, what: str) -> str | None:
+    """The warning of a grid of runs that stopped before all of them finished, or None."""
+    planned = summary["runs_planned"]
+    if summary.get("interrupted") or done < planned:
+        return (f"INTERRUPTED: {done} of {planned} {what} finished; run the target again to resume "
+                f"({summary.get('interrupted') or 'stopped'})")
+    return None
+
+
 class AblationResult(Result):
     terminal_tables = ("arms",)
 
     def interrupted(self) -> str | None:
-        done, planned = len(self.rows), self.summary["runs_planned"]
-        if self.summary.get("interrupted") or done < planned:
-            return (f"INTERRUPTED: {done} of {planned} training runs finished; run the target again to resume "
-                    f"({self.summary.get('interrupted') or 'stopped'})")
-        return None
+        return interrupted_runs(self.summary, len(self.rows), "training runs")
 
     def arms_table(self) -> pd.DataFrame:
-        grouped = self.rows.groupby(["arm", "label"], sort=False)
         rows = self.rows.assign(ema_horizon_steps=self.rows.get("ema_horizon_steps", np.nan))
         grouped = rows.groupby(["arm", "label"], sort=False)
         table = grouped.agg(seeds=("seed", "size"), ema_top1_mean=("ema_top1", "mean"),
