@@ -46,23 +46,63 @@ def results_root(tmp_path_factory):
         os.environ["MOBILEREPRO_RESULTS"] = previous
 
 
-@pytest.fixture(scope="session")
-def smoke_run(results_root):
-    """`smoke_run(experiment_id)`: the output folder of one smoke-profile papermill run of that chapter's notebook,
-    run once per session and shared by every test that reads it. Skips when the chapter's data is not there."""
-    from mobilerepro import experiments, notebook
+def _smoke_ids_requested(session) -> list[str]:
+    """The chapters whose smoke runs this session's parametrized tests read (the contract's, when selected)."""
+    ids = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if "smoke_run" in getattr(item, "fixturenames", ()) and callspec and "experiment_id" in callspec.params:
+            ids.append(callspec.params["experiment_id"])
+    return list(dict.fromkeys(ids))
 
-    done = {}
+
+@pytest.fixture(scope="session")
+def smoke_run(results_root, request):
+    """`smoke_run(experiment_id)`: the output folder of one smoke-profile papermill run of that chapter's notebook,
+    run once per session and shared by every test that reads it. Skips when the chapter's data is not there.
+
+    When the session holds many chapters' smoke tests (the whole suite), the first call runs all of them two at a
+    time, each on one thread: most of a smoke run is a kernel starting and importing, which a second core overlaps
+    (a smoke run's numbers mean nothing, its thread count included)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mobilerepro import experiments, notebook
+    from mobilerepro.data import data_root
+
+    done, failed = {}, {}
+
+    def execute(experiment_id: str, one_thread: bool = False):
+        experiment = experiments.get(experiment_id)
+        parameters = {"profile": "smoke", **SMOKE_OVERRIDES.get(experiment.id, {})}
+        if one_thread and "threads" in experiment.parameter_names():
+            parameters["threads"] = 1
+        return notebook.execute(experiment.id, parameters, output_dir=results_root / "smoke" / experiment.id,
+                                publish=False, log_output=False)
+
+    def prefetch():
+        wanted = [i for i in _smoke_ids_requested(request.session)
+                  if all((data_root() / d).exists() for d in experiments.get(i).datasets)]
+        if len(wanted) < 4:
+            return
+        wanted.sort(key=lambda i: not experiments.get(i).datasets)  # the ones that train or read images are longest
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {i: pool.submit(execute, i, True) for i in wanted}
+        for experiment_id, future in futures.items():
+            try:
+                done[experiment_id] = future.result()
+            except Exception as error:  # re-raised in the test that reads this chapter's run
+                failed[experiment_id] = error
 
     def run(experiment_id: str):
         experiment = experiments.get(experiment_id)
         for dataset in experiment.datasets:
             real_data(dataset)
+        if not done and not failed:
+            prefetch()
+        if experiment.id in failed:
+            raise failed[experiment.id]
         if experiment.id not in done:
-            parameters = {"profile": "smoke", **SMOKE_OVERRIDES.get(experiment.id, {})}
-            done[experiment.id] = notebook.execute(experiment.id, parameters,
-                                                   output_dir=results_root / "smoke" / experiment.id,
-                                                   publish=False, log_output=False)
+            done[experiment.id] = execute(experiment.id)
         return done[experiment.id]
 
     return run

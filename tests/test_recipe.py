@@ -52,7 +52,9 @@ def test_presets_resolve_their_inheritance():
     assert conv_m.ema_decay is None and conv_m.l2_regularization == 0
     assert preset("mnv4_hybrid_l").mixup_probability == preset("mnv4_conv_l").mixup_probability > 0
     assert preset("mnv4_hybrid_l").cosine_alpha > preset("mnv4_conv_l").cosine_alpha == 0
-    assert len(preset_names()) == 7
+    assert len(preset_names()) == 9
+    student = preset("distill_student_reduced")  # MNv4 §8: AdamW, flips only, the soft labels as the targets
+    assert student.optimizer == "adamw" and student.augmentation == "none" and student.label_smoothing == 0
 
 
 def test_unknown_preset_and_setting_are_one_line_errors():
