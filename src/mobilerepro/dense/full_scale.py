@@ -248,9 +248,8 @@ def run(schedule_name: str, backbone: str, root: Path, work_dir: Path, seed: int
 
 
 def score_percent(metrics: dict, schedule: Schedule) -> float:
-    """The run's held-out score in percent (COCO mAP or mIoU). mmdet's CocoMetric reports nothing when the detector
-    kept no box at all: that is an AP of 0."""
-    value = metrics["held_out"].get(schedule.metric, 0.0)
+    """The run's held-out score in percent (COCO mAP or mIoU)."""
+    value = training.score(metrics["held_out"], schedule.metric)
     return 100 * value if schedule.metric.startswith("coco/") else value
 
 

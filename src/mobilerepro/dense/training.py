@@ -38,17 +38,24 @@ class Budget:
     batch_size: int
     held_out_fraction: float = 0.25
     split_seed: int = 0
+    images: int | None = None  # only the first N images (by name): a check of the code path, not a run
 
 
 def split(names: list, budget: Budget) -> tuple[list, list]:
-    """(train, held out): a fixed shuffle of the sorted names."""
-    order = sorted(names)
+    """(train, held out): a fixed shuffle of the sorted names (the first `budget.images` of them)."""
+    order = sorted(names)[:budget.images]
     random.Random(budget.split_seed).shuffle(order)
     cut = round(len(order) * budget.held_out_fraction)
     if cut < 1 or cut >= len(order):
         raise MobileReproError(f"held_out_fraction {budget.held_out_fraction} leaves no training or no held-out part "
                                f"of {len(order)} images")
     return sorted(order[cut:]), sorted(order[:cut])
+
+
+def score(metrics: dict, key: str) -> float:
+    """One score of an evaluation. mmdet's CocoMetric reports nothing when the detector kept no box at all: that is
+    an AP of 0."""
+    return metrics.get(key, 0.0) if key.startswith("coco/") else metrics[key]
 
 
 def run_folder(root: Path, shaping: dict) -> Path:

@@ -17,7 +17,8 @@ class DetectionTraining(DenseTrainingExperiment):
     task = "detection"
     datasets = ("coco128-cocofmt",)
     profiles = {
-        "smoke": {"backbones": ["mobileone_s0"], "sets": ["coco128"], "seeds": [0], "epochs": 1, "batch_size": 4},
+        "smoke": {"backbones": ["mobileone_s0"], "sets": ["coco128"], "seeds": [0], "epochs": 1, "batch_size": 4,
+                  "images": 24},
         "quick": {"backbones": ["mobileone_s0", "mobilenet_v2"], "sets": ["coco128"], "seeds": [0, 1], "epochs": 6},
         "full": {"backbones": ["mobileone_s0", "mobileone_s1", "mobilenet_v2"], "sets": ["coco128"],
                  "seeds": [0, 1, 2], "epochs": 30},

@@ -36,6 +36,7 @@ class DenseTrainingConfig(BaseConfig):
     epochs: int = 8
     batch_size: int = 8
     held_out_fraction: float = 0.25
+    images: int | None = None
     threads: int = 2
 
 
@@ -95,7 +96,7 @@ class DenseTrainingExperiment(Experiment):
     def budget(self, config: DenseTrainingConfig):
         from mobilerepro.dense.training import Budget
 
-        return Budget(config.epochs, config.batch_size, config.held_out_fraction)
+        return Budget(config.epochs, config.batch_size, config.held_out_fraction, images=config.images)
 
     def adaptations(self, config) -> list[str]:
         raise NotImplementedError
@@ -118,7 +119,8 @@ class DenseTrainingExperiment(Experiment):
                                                   description=f"run {number}/{len(runs)}: {backbone}, seed {seed}")
             key = METRICS[self.task][0]
             rows.append({"set": dataset, "backbone": backbone, "seed": seed,
-                         "held_out": metrics["held_out"][key], "fit": metrics["fit"][key],
+                         "held_out": training.score(metrics["held_out"], key),
+                         "fit": training.score(metrics["fit"], key),
                          "final_loss": metrics["loss"][-1] if metrics["loss"] else np.nan,
                          "iterations": metrics["iterations"],
                          # A run finished before its time was recorded has none (nan), never the time of reading it.

@@ -26,6 +26,7 @@ class SegmentationTraining(DenseTrainingExperiment):
     datasets = ("camvid-segnet", "coco128-cocofmt")
     profiles = {
         "smoke": {"backbones": ["mobileone_s0"], "sets": ["camvid"], "seeds": [0], "epochs": 1, "batch_size": 4,
+                  "images": 24,
                   "crop_size": 64},
         "quick": {"backbones": ["mobileone_s0", "mobilenet_v2"], "sets": ["camvid"], "seeds": [0, 1], "epochs": 8,
                   "crop_size": 128},
