@@ -128,3 +128,20 @@ def test_the_full_profile_stops_before_any_work_without_its_teacher_or_data(expe
         experiment.run(experiment.configure("full", data=str(tmp_path)), tmp_path / "out", progress=False)
     assert "make data DATASET=imagenet" in str(error.value)
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_student_trains_from_a_store_as_two_processes_under_torchrun(timm_checkpoint, tmp_path):
+    path, _ = timm_checkpoint
+    root = write_image_folder(tmp_path / "images", per_class=8)
+    spec = pipeline.TeacherSpec("timm", str(path), len(CLASSES), TINY_TIMM)
+    reference = tiny_train_config(root, tmp_path / "unused", split_seed=0)
+    job = pipeline.StoreJob(str(tmp_path / "store"), spec, store.Augmentation("d2", 16), reference.as_dict(),
+                            replicas=1, batch_size=4)
+    pipeline.build_store(job, progress=False)
+    teacher, _ = spec.load()
+    student = tiny_train_config(root, tmp_path / "student", split_seed=0, batch_size=2,
+                                soft_labels=[str(tmp_path / "store")], teacher=store.teacher_digest(teacher))
+    run = pipeline.train_student(student, processes=2)
+    assert run.complete and run.summary["processes"] == 2
+    assert run.summary["schedule"]["global_batch"] == 4 and run.final["val_top1"] is not None

@@ -46,10 +46,11 @@ def _jsonable(value):
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write bytes under a temporary name beside `path`, then rename: a reader never sees half a file."""
+    """Write bytes under a temporary name beside `path`, then rename: a reader never sees half a file. The temporary
+    name is this process's, so processes writing the same file at once (a store's ranks) each rename a whole one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.part")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     temporary.write_bytes(data)
     os.replace(temporary, path)
 
@@ -57,9 +58,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 def write_json(path: Path, payload: dict) -> Path:
     """Write JSON atomically (temp file + rename): an interrupted run never leaves a half-written result."""
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
+    write_atomically(path, (json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n").encode())
     return path
 
 
