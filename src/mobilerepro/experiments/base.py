@@ -103,6 +103,15 @@ class Result:
         """Extra lines for the summary box (unavailable backends, failed exports, ...)."""
         return []
 
+    setup_title = "Setup"
+
+    def setup_lines(self) -> list[str]:
+        """How the run was set up, one line each: the chapter's setup list."""
+        return []
+
+    def setup_markdown(self) -> str:
+        return f"**{self.setup_title}.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
+
     # What every chapter shows --------------------------------------------------------------------------------------
     def summary_html(self) -> str:
         numbers = [*self.summary_numbers(), *self.notes()]

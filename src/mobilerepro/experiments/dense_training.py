@@ -61,8 +61,10 @@ class DenseTrainingResult(Result):
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"scores": self.scores_table()}
 
-    def setup_markdown(self) -> str:
-        return "**Setup (reduced scale).**\n\n" + "\n".join(f"- {line}" for line in self.summary["adaptations"])
+    setup_title = "Setup (reduced scale)"
+
+    def setup_lines(self) -> list[str]:
+        return self.summary["adaptations"]
 
     def summary_numbers(self) -> list[str]:
         label = self.metric_label

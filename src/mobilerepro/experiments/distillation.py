@@ -40,7 +40,13 @@ from mobilerepro.data.transforms import EvalTransform
 from mobilerepro.distill import pipeline, store
 from mobilerepro.distill.teacher import TeacherRecipe, finetune
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
-from mobilerepro.experiments.training_ablation import CIFAR10, contrast_evidence, interrupted_runs
+from mobilerepro.experiments.training_ablation import (
+    CIFAR10,
+    contrast_evidence,
+    finished_run,
+    interrupted_runs,
+    plot_per_seed,
+)
 from mobilerepro.measure.stats import mean_with_ci
 from mobilerepro.report import save_figure
 from mobilerepro.results import read_json, results_root, write_json
@@ -179,14 +185,18 @@ class DistillationResult(Result):
                 f"{self.summary['hard_recipe']}",
                 *self.summary["scale_notes"]]
 
-    def setup_markdown(self) -> str:
-        return "**Setup.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
-
     def method_markdown(self) -> str:
-        return METHOD
+        view = store.Augmentation("d1", 0)
+        return METHOD.format(ops=view.randaugment_ops, magnitude=view.randaugment_magnitude, alpha=view.mixup_alpha,
+                             top_k=pipeline.StoreJob.top_k, smoothing=HARD_LABEL_OVERRIDES["label_smoothing"])
 
     def differences_markdown(self) -> str:
-        return DIFFERENCES
+        section = paper.load("mobilenetv4")["table8"]
+        replicas = {s["replicas"] for s in self.summary["stores"].values()}
+        return DIFFERENCES.format(paper_setup=section["setup"]["text"], teacher=self.summary["teacher"]["description"],
+                                  scale=self.summary["scale_notes"][0], epochs=self.summary["epochs"],
+                                  replicas=", ".join(map(str, sorted(replicas))),
+                                  offline_faster=section["claims"]["offline_faster"]["text"])
 
     def summary_numbers(self) -> list[str]:
         numbers = [f"{row['student learns from']}: held-out top-1 {row['held-out top-1 mean']:.2f} ± "
@@ -203,14 +213,14 @@ and a new 10-class head, fine-tuned on the training split (AdamW, cosine, Incept
 accuracy is in the setup list. At full scale, the checkpoint you give (`TEACHER`, a timm model `TEACHER_MODEL`).
 
 **Soft labels (offline, MNv4 §8).** For every training image and replica, a view drawn from a seed: D1 = Inception
-crop + RandAugment (2 ops, magnitude 9), D2 = Inception crop + Mixup with a partner image (λ ~ Beta(0.2, 0.2): the
-paper says "extreme" Mixup and gives no α — our choice). Each view goes through a JPEG round trip, then the
-teacher; its softmax is stored (top 10 classes, or all of them when there are fewer, in fp16) with the view's seed,
-in checksummed shards. The student replays the exact pixels the teacher saw.
+crop + RandAugment ({ops} ops, magnitude {magnitude}), D2 = Inception crop + Mixup with a partner image (λ ~
+Beta({alpha:g}, {alpha:g}): the paper says "extreme" Mixup and gives no α — our choice). Each view goes through a JPEG
+round trip, then the teacher; its softmax is stored (top {top_k} classes, or all of them when there are fewer, in
+fp16) with the view's seed, in checksummed shards. The student replays the exact pixels the teacher saw.
 
 **Students.** Every arm trains the same student from the same initialisation (per seed) for the same number of
-steps: hard labels (the same crop + RandAugment view, label smoothing 0.1), D1, D2, or D1 + D2 (records of both
-stores, 1:1). With soft labels the student sees left-right flips only, dropout in the final FC only, AdamW and a
+steps: hard labels (the same crop + RandAugment view, label smoothing {smoothing:g}), D1, D2, or D1 + D2 (records of
+both stores, 1:1). With soft labels the student sees left-right flips only, dropout in the final FC only, AdamW and a
 cosine with warm-up (MNv4 §8); what the paper does not state (LR, weight decay, warm-up, dropout rate, epochs) is
 marked *choice* in `paper/recipes.yaml`.
 
@@ -224,12 +234,12 @@ epochs resolve only large effects; an inconclusive verdict is the honest outcome
 
 DIFFERENCES = """## What differs from the paper's setup
 
-- **Scale.** MNv4 distils EfficientNet-L2 (87.5 % ImageNet top-1) into students over 400-2000 ImageNet epochs from
-  hundreds of replicas per image; here a fine-tuned EfficientNet-Lite0 teaches students on 8 000 CIFAR-10 images at
-  64 px for a few epochs, one replica per epoch. Results say whether a claim's *direction* shows at small scale, not
-  its size on ImageNet; `PROFILE=full` runs the same code on ImageNet with your teacher.
+- **Scale.** The paper: {paper_setup} Its students train for hundreds of ImageNet epochs from many replicas per image
+  (Tab. 8, below). Here: {teacher}; {scale}; {epochs} epochs, {replicas} replica(s) per image and store. Results
+  say whether a claim's *direction* shows at this scale, not its size on ImageNet; `PROFILE=full` runs the same code
+  on ImageNet with your teacher.
 - **D3** (JFT-300M) is not public and has no arm here.
-- **Cost.** The paper's "2.5x faster than IN-1k training" compares whole recipes on 128 TPUs; here the arms' training
+- **Cost.** The paper's "{offline_faster}" compares whole recipes on its TPUs; here the arms' training
   throughput is measured side by side (the table's img/s column; `benchmarks/distillation_throughput.py` adds an
   online teacher) — what one student step costs, not what a recipe costs.
 - **Numbers.** The paper's cells are shown for reference (their provenance is marked); they are not targets at this
@@ -265,9 +275,6 @@ class DistillationExperiment(Experiment):
                                      "batch_size": int(config.batch_size), "size": int(config.size),
                                      "threads": int(config.threads), "gpus": int(config.gpus),
                                      "data": str(config.data), "teacher": teacher, "teacher_model": teacher_model})
-
-    def threads(self, config: DistillationConfig) -> int:
-        return config.threads
 
     # -- the runs ------------------------------------------------------------------------------------------------
     def student_recipe(self, config: DistillationConfig) -> str:
@@ -365,7 +372,7 @@ class DistillationExperiment(Experiment):
             for name in config.arms:
                 arm = ARMS[name]
                 settings = self.run_config(config, arm, seed, stores, digest, progress, steps_per_epoch)
-                finished = _finished(Path(settings.output_dir))
+                finished = finished_run(Path(settings.output_dir))
                 reused = finished is not None
                 if finished is None and interrupted is None:
                     if progress:
@@ -423,19 +430,12 @@ class DistillationExperiment(Experiment):
         """Left: held-out top-1 per arm (dots: seeds; black: mean ± std; dashed: the teacher). Right: the train-val
         gap per arm, the same way."""
         frame = result.rows
-        arms = [a for a in ARMS if a in set(frame.arm)]
+        labels = {name: arm.label for name, arm in ARMS.items() if name in set(frame.arm)}
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
         for axis, column, ylabel in ((axes[0], "top1", "held-out top-1 (%)"),
                                      (axes[1], "gap", "train top-1 − held-out top-1 (points)")):
-            for x, name in enumerate(arms):
-                values = frame[frame.arm == name][column]
-                axis.scatter(np.full(len(values), x) + np.linspace(-0.08, 0.08, len(values)), values,
-                             color="#1565c0", zorder=3)
-                axis.errorbar(x + 0.25, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0, fmt="o",
-                              color="black", capsize=4)
-            axis.set_xticks(range(len(arms)), [ARMS[a].label for a in arms], rotation=10)
+            plot_per_seed(axis, frame, column, labels)
             axis.set_ylabel(ylabel)
-            axis.grid(axis="y", alpha=0.3)
         teacher = result.summary["teacher"].get("top1")
         if teacher is not None:
             axes[0].axhline(teacher, color="#c62828", linestyle="--", label=f"teacher {teacher:.1f} %")
@@ -445,13 +445,6 @@ class DistillationExperiment(Experiment):
         axes[1].set_title("train-val gap per arm")
         fig.suptitle(f"{self.title} ({'full' if result.summary['parameters'].get('teacher') else 'reduced'} scale)")
         save_figure(fig, path)
-
-
-def _finished(folder: Path) -> trainer.TrainingRun | None:
-    if not (folder / trainer.RUN_SUMMARY).exists():
-        return None
-    run = trainer.TrainingRun.load(folder)
-    return run if run.complete else None
 
 
 def training_top1(run: trainer.TrainingRun, train: SampleList, per_class: int, batch_size: int) -> float:
@@ -475,7 +468,7 @@ def training_top1(run: trainer.TrainingRun, train: SampleList, per_class: int, b
     transform = EvalTransform(recipe.eval_size, config.eval_crop_pct, config.interpolation,
                                       config.normalisation).build()
     loader = DataLoader(ImageDataset(subset, transform), batch_size=batch_size, collate_fn=collate_skipping)
-    result = evaluate(run.model(), loader, progress=False)
+    result = evaluate(run.model(), loader, device=run.summary["device"], progress=False)
     write_json(cache, {"per_class": per_class, "images": result.n, "top1": result.top1})
     return result.top1
 

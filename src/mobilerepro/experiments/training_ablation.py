@@ -167,7 +167,7 @@ def run_config(config: AblationConfig, arm: Arm, seed: int, *, recipe: str = "mo
                                threads=config.threads, progress=progress, **shaping)
 
 
-def _finished(folder: Path) -> trainer.TrainingRun | None:
+def finished_run(folder: Path) -> trainer.TrainingRun | None:
     """The run in `folder` if it has finished."""
     if not (folder / trainer.RUN_SUMMARY).exists():
         return None
@@ -306,9 +306,6 @@ class AblationResult(Result):
         recipe = preset("mobileone_s0s1")
         return DIFFERENCES.format(size=recipe.eval_size, epochs=recipe.epochs)
 
-    def setup_markdown(self) -> str:
-        return "**Setup.**\n\n" + "\n".join(f"- {line}" for line in self.setup_lines())
-
     def summary_numbers(self) -> list[str]:
         prefix = "EMA" if self.judged_weights == "ema" else "raw"
         numbers = [f"{row['arm']}: {prefix} top-1 {row[f'{prefix} top-1 mean']:.2f} ± "
@@ -352,14 +349,14 @@ class AblationExperiment(Experiment):
                 arm = self.arms[name]
                 settings = run_config(config, arm, seed, progress=progress)
                 folder = Path(settings.output_dir)
-                finished = _finished(folder)
+                finished = finished_run(folder)
                 reused = finished is not None
                 if finished is None and interrupted is None:
                     if progress:
                         print(f"[{self.id}] training {arm.label}, seed {seed} -> {folder}", flush=True)
                     try:
                         trainer.train(settings, resume=True)
-                        finished = _finished(folder)
+                        finished = finished_run(folder)
                     except trainer.TrainingInterrupted as stop:
                         interrupted = str(stop)
                 if finished is None:
@@ -397,19 +394,12 @@ class AblationExperiment(Experiment):
         judged = WEIGHT_COLUMNS[result.judged_weights]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
         arms = [a for a in self.arms if a in set(frame.arm)]
-        for x, name in enumerate(arms):
-            values = frame[frame.arm == name][judged]
-            left.scatter(np.full(len(values), x) + np.linspace(-0.08, 0.08, len(values)), values, color="#1565c0",
-                         zorder=3)
-            left.errorbar(x + 0.25, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0, fmt="o",
-                          color="black", capsize=4)
+        plot_per_seed(left, frame, judged, {name: self.arms[name].label for name in arms})
         chance = 100 / frame.classes.iloc[0]
         for axis in (left, right):
             axis.axhline(chance, color="grey", linestyle=":", label="chance")
-        left.set_xticks(range(len(arms)), [self.arms[a].label for a in arms], rotation=10)
         left.set_ylabel(f"val top-1 (%) of the {result.judged_weights} weights after the last epoch")
         left.set_title("dots: seeds; black: mean ± std")
-        left.grid(axis="y", alpha=0.3)
         history_columns = {"ema": "ema_top1", "raw": "val_top1"}  # the run's history names them so
         other = next(w for w in history_columns if w != result.judged_weights)
         curve_columns = [history_columns[w] for w in (result.judged_weights, other) if history_columns[w] in curves]
@@ -428,6 +418,18 @@ class AblationExperiment(Experiment):
             right.grid(alpha=0.3)
         fig.suptitle(f"{self.title} (reduced scale)")
         save_figure(fig, path)
+
+
+def plot_per_seed(axis, frame: pd.DataFrame, column: str, labels: dict[str, str]) -> None:
+    """`column` of every arm in `labels` (name -> tick label), in order: a dot per seed, the mean ± std beside."""
+    for x, name in enumerate(labels):
+        values = frame[frame.arm == name][column]
+        axis.scatter(np.full(len(values), x) + np.linspace(-0.08, 0.08, len(values)), values, color="#1565c0",
+                     zorder=3)
+        axis.errorbar(x + 0.25, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0, fmt="o",
+                      color="black", capsize=4)
+    axis.set_xticks(range(len(labels)), list(labels.values()), rotation=10)
+    axis.grid(axis="y", alpha=0.3)
 
 
 def contrast_evidence(contrast: dict, quantity: str = "top-1 difference") -> Interval:
