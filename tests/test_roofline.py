@@ -1,12 +1,12 @@
 """Roofline arithmetic on a hand-computed two-layer model, Pareto fronts on constructed points."""
 
-import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from mobilerepro import MobileReproError
 from mobilerepro.measure import roofline
 from mobilerepro.measure.complexity import LayerCost, inside_tap_fraction
 from mobilerepro.measure.roofline import layer_costs, model_time, pareto_front, ridge_cost
@@ -65,15 +65,40 @@ def test_pareto_front_on_constructed_points():
     assert pareto_front(costs, accuracy).tolist() == [True, True, False, True, False, False]
 
 
-def test_the_peaks_are_the_best_kernel_of_any_backend():
+@pytest.mark.parametrize("kernel", [k for k in roofline.calibration_kernels() if k.kind == "conv"],
+                         ids=lambda kernel: kernel.name)
+def test_a_calibration_convolution_is_counted_as_the_roofline_counts_a_layer(kernel):
+    cin, cout, k, hw, groups = kernel.shape
+    layer, = layer_costs(nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups, bias=False), (cin, hw, hw))
+    assert (kernel.macs, kernel.bytes) == (layer.macs, layer.bytes(4))
+
+
+def test_the_peaks_are_the_best_rates_of_any_kernel_on_any_backend():
     peaks = roofline.measure_peaks(("torch", "onnxruntime"), threads=1, repeats=1)
     assert set(peaks.by_backend) == {"torch", "onnxruntime"}
     assert peaks.peak_macs == max(peaks.by_backend.values())
-    kernels = {(k["backend"], k["kernel"]) for k in peaks.kernels}
-    assert len(kernels) == 2 * (len(roofline.GEMM_SIZES) + len(roofline.CONVOLUTIONS))
+    measured = {(k["backend"], k["kernel"]) for k in peaks.kernels}
+    compute = [k for k in roofline.calibration_kernels() if k.kind != "copy"]
+    assert measured == ({(b, k.name) for b in ("torch", "onnxruntime") for k in compute}
+                        | {("torch", f"copy {kb}") for kb in roofline.COPY_KILOBYTES})
     for backend, best in peaks.by_backend.items():
         assert best == max(k["mac_per_s"] for k in peaks.kernels if k["backend"] == backend)
-    assert peaks.peak_bandwidth > 0 and peaks.ridge_point == peaks.peak_macs / peaks.peak_bandwidth
+    assert peaks.peak_bandwidth == max(k["byte_per_s"] for k in peaks.kernels)
+    assert peaks.ridge_point == peaks.peak_macs / peaks.peak_bandwidth
+    assert 0 < peaks.dram_bandwidth <= peaks.peak_bandwidth
+
+
+def test_every_calibration_kernel_lies_on_or_above_its_own_floor():
+    """By construction: the peaks are the kernels' best rates, so no kernel's best time beats its roofline time."""
+    peaks = roofline.measure_peaks(("torch",), threads=1, repeats=1)
+    for record in peaks.kernels:
+        floor = max(record["macs"] / peaks.peak_macs, record["bytes"] / peaks.peak_bandwidth)
+        assert floor <= record["seconds"] * (1 + 1e-12), record["kernel"]
+
+
+def test_the_peaks_refuse_a_calibration_without_compute_or_copy():
+    with pytest.raises(MobileReproError, match="at least one compute kernel and one copy"):
+        roofline.MachinePeaks.from_timings({("copy 64", "torch"): 1e-5}, threads=1)
 
 
 def test_the_floor_is_the_model_time_at_the_peaks():
@@ -85,20 +110,31 @@ def test_the_floor_is_the_model_time_at_the_peaks():
 
 
 def test_a_timing_below_its_floor_is_a_calibration_error():
+    """Constructed timings through the chapters' own row builder: a model timed faster than its floor raises the
+    alarm in the rows, the notes and the roofline table; one at half its floor's speed does not."""
     from mobilerepro import experiments
-    from mobilerepro.experiments.latency import LatencyResult
+    from mobilerepro.experiments.latency import Candidate, LatencyResult
+    from mobilerepro.measure.latency import Measurement
 
-    rows = pd.DataFrame({"model": ["a", "b"], "backend": ["torch", "torch"], "status": ["ok", "ok"],
-                         "min_ms": [1.0, 1.0], "roofline_floor_ms": [0.5, 2.0]})
-    rows["fraction_of_roofline"] = rows.roofline_floor_ms / rows.min_ms
-    rows["below_floor"] = rows.fraction_of_roofline > 1
+    chapter = experiments.get("table1")
+    config = chapter.config_type(profile="smoke", backends=["torch", "onnxruntime"])
+    candidates = [Candidate({"model": name}, build=None, input_size=(3, 8, 8)) for name in ("a", "b")]
+    timings = {("a", "torch"): [1.0, 1.2], ("b", "torch"): [0.5, 0.9], ("a", "onnxruntime"): [1.1],
+               ("b", "onnxruntime"): [2.5]}
+    measurements = {key: Measurement(*key, "ok", samples_ms=samples, rounds_completed=1)
+                    for key, samples in timings.items()}
+    rows = chapter._rows(config, candidates, [{"model": "a"}, {"model": "b"}], measurements,
+                         {"a": 0.5, "b": 0.8}, ["torch", "onnxruntime"])
     summary = {"backends": [], "candidates": [], "peaks": {"threads": 1, "peak_macs": 1e9, "by_backend": {},
-                                                           "peak_bandwidth": 1e9, "ridge_point_fp32": 1.0}}
-    result = LatencyResult(experiments.get("table1"), None, summary, rows)
-    assert list(result.roofline_errors().model) == ["b"]
+                                                           "peak_bandwidth": 1e9, "dram_bandwidth": 5e8,
+                                                           "ridge_point_fp32": 1.0}}
+    result = LatencyResult(chapter, None, summary, rows)
+    errors = result.roofline_errors()
+    assert list(zip(errors.model, errors.backend, strict=True)) == [("b", "torch")]
     assert any(line.startswith("CALIBRATION ERROR: 1 timing(s)") for line in result.notes())
     table = result.roofline_table().set_index("model")
     assert table.loc["a", "fraction of roofline, torch"] == pytest.approx(0.5)
+    assert table.loc["b", "fraction of roofline, torch"] == pytest.approx(1.6)
 
 
 @settings(max_examples=60, deadline=None)

@@ -34,6 +34,7 @@ from mobilerepro.export.onnx import OnnxExports, one_line
 from mobilerepro.measure.stats import LatencySummary, summarize
 
 Runner = Callable[[], object]
+CPU_BACKENDS = ("torch", "onnxruntime", "openvino")  # one machine's CPU, run three ways: one machine's evidence
 
 
 @dataclass(frozen=True)
@@ -257,10 +258,13 @@ def measure_latency(
     onnx_exporter: str = "torchscript",
     workdir: Path | None = None,
     progress: bool = True,
+    beside: dict[tuple[str, str], Runner] | None = None,
 ) -> list[Measurement]:
     """Time every model on every backend following `plan`; returns one Measurement per (model, backend).
 
-    `models` maps a name to (model in inference form, input size C x H x W).
+    `models` maps a name to (model in inference form, input size C x H x W). `beside` maps (name, backend) to more
+    runners (e.g. the roofline's calibration kernels) timed in the same interleaved rounds; their Measurements come
+    back with the models'.
     """
     chosen = [get_backend(name) for name in backends]
     measurements: dict[tuple[str, str], Measurement] = {}
@@ -294,6 +298,14 @@ def measure_latency(
                     measurements[key] = Measurement(model_name, backend.name, "ok")
                 preparing.update()
         preparing.close()
+        for key, runner in (beside or {}).items():
+            try:
+                for _ in range(max(plan.warmup, 1)):
+                    runner()
+            except Exception as error:  # noqa: BLE001 - recorded like a model's failure
+                measurements[key] = Measurement(*key, "failed", one_line(error))
+            else:
+                runners[key], measurements[key] = runner, Measurement(*key, "ok")
         _timed_rounds(runners, measurements, plan, progress)
     return list(measurements.values())
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mobilerepro import MobileReproError
 from mobilerepro.measure.complexity import LayerCost, layer_costs  # noqa: F401 - layer_costs is part of this API
 
 
@@ -48,29 +49,91 @@ def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> np.ndar
     return mask
 
 
-# Kernels that reach a backend's compute peak: square GEMMs, and dense 3x3 and 1x1 convolutions at the stage sizes of
-# mobile backbones (a backend may run a 3x3 convolution faster than its GEMM, e.g. with Winograd, and that counts:
-# the peak is the rate of nominal MACs). Every backend runs every kernel; its peak is its best, the machine's peak
-# the best of any backend.
+# The calibration kernels. Each is counted the way the roofline counts a layer (its MACs and its bytes: weights,
+# inputs, output), and PeakMACs / PeakMemBW are the best MAC rate and the best byte rate any kernel reaches on any
+# backend, so every kernel's own timing lies on or above its floor by construction, and a model's layers, which are
+# such kernels, should too. The set covers what the zoo runs at batch 1: square GEMMs; dense 3x3 convolutions (a
+# backend may run them faster than its GEMM, e.g. with Winograd, and that counts: the peak is the rate of nominal
+# MACs); 1x1 convolutions at the channel counts of MobileNet, MobileOne and MNv4 stages; depthwise 3x3 convolutions,
+# whose rate is set by bytes; and copies from a size that stays in a core's L2 cache to one far beyond any
+# last-level cache — a small layer's activations never leave the caches, so DRAM bandwidth alone is no bound.
 GEMM_SIZES = (256, 512, 1024)
-CONVOLUTIONS = (  # (in, out, kernel, spatial): the widths of MobileOne, RepVGG and MobileNet stages
-    (32, 32, 3, 112), (48, 48, 3, 56), (64, 64, 3, 56), (96, 96, 3, 28), (128, 128, 3, 28), (192, 192, 3, 14),
-    (256, 256, 3, 14), (256, 256, 1, 56), (512, 512, 1, 28),
+CONVOLUTIONS = (  # (in, out, kernel, spatial, groups)
+    (32, 32, 3, 112, 1), (48, 48, 3, 56, 1), (64, 64, 3, 56, 1), (96, 96, 3, 28, 1), (128, 128, 3, 28, 1),
+    (192, 192, 3, 14, 1), (256, 256, 3, 14, 1),
+    (24, 144, 1, 56, 1), (48, 48, 1, 56, 1), (48, 128, 1, 56, 1), (32, 192, 1, 28, 1), (128, 128, 1, 28, 1),
+    (128, 256, 1, 28, 1), (64, 384, 1, 14, 1), (256, 256, 1, 14, 1), (256, 256, 1, 56, 1), (512, 512, 1, 28, 1),
+    (160, 960, 1, 7, 1), (1024, 1024, 1, 7, 1), (960, 1280, 1, 7, 1),
+    (96, 96, 3, 112, 96), (144, 144, 3, 56, 144), (384, 384, 3, 14, 384), (960, 960, 3, 7, 960),
 )
-COPY_MEGABYTES = (256, 512)  # well beyond the last-level cache of a laptop or server CPU
+COPY_KILOBYTES = (64, 256, 1024, 4096, 32768, 262144)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One calibration kernel with the work the roofline counts for it (`macs`; `bytes` in fp32)."""
+
+    kind: str  # gemm | conv | copy
+    shape: tuple
+    macs: int
+    bytes: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} {'x'.join(map(str, self.shape))}"
+
+
+def conv_kernel(cin: int, cout: int, k: int, hw: int, groups: int) -> Kernel:
+    """A stride-1 'same' convolution on an hw x hw input, counted as `LayerCost` counts it (fp32 bytes)."""
+    weights, activations = cout * (cin // groups) * k * k, (cin + cout) * hw * hw
+    return Kernel("conv", (cin, cout, k, hw, groups), weights * hw * hw, 4 * (weights + activations))
+
+
+def calibration_kernels(convolutions: Sequence[tuple] = ()) -> list[Kernel]:
+    """Every kernel the peaks are measured with: the fixed set above and `convolutions` (e.g. the heaviest of the
+    models being timed, `heaviest_convolutions`), each once."""
+    kernels = [Kernel("gemm", (n,), n**3, 3 * n * n * 4) for n in GEMM_SIZES]
+    kernels += [conv_kernel(*shape) for shape in dict.fromkeys([*CONVOLUTIONS, *convolutions])]
+    kernels += [Kernel("copy", (kb,), 0, 2 * kb * 1024) for kb in COPY_KILOBYTES]  # read + write
+    return kernels
+
+
+def heaviest_convolutions(models: Sequence[tuple[torch.nn.Module, tuple[int, int, int]]], count: int = 12
+                          ) -> list[tuple]:
+    """The `count` dense convolution shapes with the most MACs over the given (model, input size) pairs, as
+    stride-1 kernels at their output size: the shapes whose rate sets the floor of compute-bound models."""
+    totals: dict[tuple, int] = {}
+
+    def record(module, inputs, output):
+        if module.groups == 1 and module.kernel_size[0] == module.kernel_size[1] and output.dim() == 4:
+            shape = (module.in_channels, module.out_channels, module.kernel_size[0], output.shape[-1], 1)
+            if output.shape[-1] == output.shape[-2]:
+                totals[shape] = totals.get(shape, 0) + conv_kernel(*shape).macs
+
+    for model, input_size in models:
+        hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        try:
+            with torch.inference_mode():
+                model(torch.zeros(1, *input_size))
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return sorted(totals, key=totals.get, reverse=True)[:count]
 
 
 @dataclass(frozen=True)
 class MachinePeaks:
-    """This machine's measured compute and memory peaks (fp32, the given threads): PeakMACs is the best any backend's
-    GEMM or convolution kernels reached, PeakMemBW the best copy beyond the caches; `by_backend` keeps each
-    backend's own compute peak (MAC/s) and `kernels` every measurement."""
+    """This machine's measured compute and memory peaks (fp32, the given threads): PeakMACs is the best MAC rate and
+    PeakMemBW the best byte rate any calibration kernel reached on any backend; `by_backend` keeps each backend's own
+    compute peak (MAC/s), `dram_bandwidth` the rate of the largest copy (beyond the caches), `kernels` every
+    measurement."""
 
     peak_macs: float  # MAC/s
     peak_bandwidth: float  # byte/s
     threads: int
     by_backend: dict = field(default_factory=dict)
     kernels: list = field(default_factory=list)
+    dram_bandwidth: float | None = None  # byte/s
 
     @property
     def ridge_point(self) -> float:
@@ -80,110 +143,132 @@ class MachinePeaks:
         """The roofline floor of a model: no correct timing on this machine can be faster."""
         return 1e3 * model_time(layers, self.peak_macs, self.peak_bandwidth, bytes_per_element)
 
+    @classmethod
+    def from_timings(cls, best_seconds: dict[tuple[str, str], float], threads: int,
+                     kernels: Sequence[Kernel] | None = None) -> MachinePeaks:
+        """The peaks from the best time of each (kernel name, backend) pair of `kernels` (the fixed set by default)."""
+        kernels = {kernel.name: kernel for kernel in (kernels or calibration_kernels())}
+        records, by_backend = [], {}
+        for (name, backend), seconds in best_seconds.items():
+            kernel = kernels[name]
+            records.append({"backend": backend, "kernel": name, "macs": kernel.macs, "bytes": kernel.bytes,
+                            "seconds": seconds, "mac_per_s": kernel.macs / seconds,
+                            "byte_per_s": kernel.bytes / seconds})
+            if kernel.macs:
+                by_backend[backend] = max(by_backend.get(backend, 0.0), kernel.macs / seconds)
+        if not by_backend or not any(r["byte_per_s"] for r in records):
+            raise MobileReproError("the roofline needs at least one compute kernel and one copy that ran")
+        largest_copy = max((k for k in kernels.values() if k.kind == "copy"), key=lambda k: k.bytes).name
+        dram = [r["byte_per_s"] for r in records if r["kernel"] == largest_copy]
+        return cls(max(by_backend.values()), max(r["byte_per_s"] for r in records), threads, by_backend, records,
+                   max(dram) if dram else None)
 
-def _onnx_kernel(kind: str, shape: tuple) -> bytes:
+
+def _onnx_kernel(kernel: Kernel) -> bytes:
     """A one-node ONNX model: MatMul of two n x n inputs, or Conv of an input with a constant weight."""
-    import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    if kind == "gemm":
-        n = shape[0]
+    if kernel.kind == "gemm":
+        n = kernel.shape[0]
         inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in ("a", "b")]
         node, initializers = helper.make_node("MatMul", ["a", "b"], ["y"]), []
         output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])
     else:
-        cin, cout, k, hw = shape
+        cin, cout, k, hw, groups = kernel.shape
         inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1, cin, hw, hw])]
-        weight = np.random.default_rng(0).standard_normal((cout, cin, k, k)).astype(np.float32)
+        weight = np.random.default_rng(0).standard_normal((cout, cin // groups, k, k)).astype(np.float32)
         initializers = [numpy_helper.from_array(weight, "w")]
-        node = helper.make_node("Conv", ["a", "w"], ["y"], pads=[k // 2] * 4)
+        node = helper.make_node("Conv", ["a", "w"], ["y"], pads=[k // 2] * 4, group=groups)
         output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, hw, hw])
-    graph = helper.make_graph([node], kind, inputs, [output], initializer=initializers)
+    graph = helper.make_graph([node], kernel.kind, inputs, [output], initializer=initializers)
     return onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 
-def _kernels() -> list[tuple[str, tuple, int]]:
-    """(kind, shape, MACs) of every kernel the peaks are measured with."""
-    gemms = [("gemm", (n,), n**3) for n in GEMM_SIZES]
-    convs = [("conv", c, c[0] * c[1] * c[2] ** 2 * c[3] ** 2) for c in CONVOLUTIONS]
-    return gemms + convs
-
-
-def _runner(backend: str, kind: str, shape: tuple, threads: int):
-    """A function that runs the kernel once on `backend`, inputs already in place; None when the backend is not
-    installed here."""
-    import numpy as np
-
+def kernel_runner(backend: str, kernel: Kernel, threads: int):
+    """A function that runs the kernel once on `backend`, inputs already in place; None when the backend does not
+    run this kind of kernel (copies run on torch only) or is not installed here."""
+    if kernel.kind == "copy":
+        if backend != "torch":
+            return None
+        source = torch.empty(kernel.shape[0] * 1024 // 4)
+        target = torch.empty_like(source)
+        return lambda: target.copy_(source)
     rng = np.random.default_rng(0)
-    if kind == "gemm":
-        feed = {"a": rng.standard_normal(shape * 2, dtype=np.float32),
-                "b": rng.standard_normal(shape * 2, dtype=np.float32)}
+    if kernel.kind == "gemm":
+        n = kernel.shape[0]
+        feed = {"a": rng.standard_normal((n, n), dtype=np.float32), "b": rng.standard_normal((n, n), dtype=np.float32)}
     else:
-        feed = {"a": rng.standard_normal((1, shape[0], shape[3], shape[3]), dtype=np.float32)}
-    if backend == "torch":
-        import torch.nn.functional as F
+        cin, _, _, hw, _ = kernel.shape
+        feed = {"a": rng.standard_normal((1, cin, hw, hw), dtype=np.float32)}
+    try:
+        if backend == "torch":
+            return _torch_runner(kernel, feed)
+        if backend == "onnxruntime":
+            import onnxruntime as ort
 
-        tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
-        if kind == "gemm":
-            return lambda: torch.mm(tensors["a"], tensors["b"])
-        weight = torch.randn(shape[1], shape[0], shape[2], shape[2])
-        return lambda: F.conv2d(tensors["a"], weight, padding=shape[2] // 2)
-    model = _onnx_kernel(kind, shape)
-    if backend == "onnxruntime":
-        import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            options.log_severity_level = 3
+            session = ort.InferenceSession(_onnx_kernel(kernel), options, providers=["CPUExecutionProvider"])
+            return lambda: session.run(None, feed)
+        if backend == "openvino":
+            import openvino as ov
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        return lambda: session.run(None, feed)
-    if backend == "openvino":
-        import openvino as ov
-
-        core = ov.Core()
-        compiled = core.compile_model(core.read_model(model, b""), "CPU", {
-            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
-        request = compiled.create_infer_request()
-        values = list(feed.values())
-        return lambda: request.infer(values)
+            core = ov.Core()
+            compiled = core.compile_model(core.read_model(_onnx_kernel(kernel), b""), "CPU", {
+                "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+            values = list(feed.values())
+            return lambda: request.infer(values)
+    except ImportError:
+        return None
     return None
+
+
+def _torch_runner(kernel: Kernel, feed: dict):
+    import torch.nn.functional as F
+
+    tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
+    if kernel.kind == "gemm":
+        return lambda: torch.mm(tensors["a"], tensors["b"])
+    cin, cout, k, _, groups = kernel.shape
+    weight = torch.randn(cout, cin // groups, k, k)
+
+    def run():
+        with torch.inference_mode():
+            return F.conv2d(tensors["a"], weight, padding=k // 2, groups=groups)
+
+    return run
+
+
+def calibration_runners(backends: Sequence[str], threads: int, kernels: Sequence[Kernel] | None = None
+                        ) -> dict[tuple[str, str], object]:
+    """{(kernel name, backend): runner} for every kernel each backend can run here; a latency chapter times them in
+    the same interleaved rounds as its models, so a busy moment hits the peaks and the models alike."""
+    runners = {}
+    for backend in backends:
+        for kernel in kernels or calibration_kernels():
+            run = kernel_runner(backend, kernel, threads)
+            if run is not None:
+                runners[(kernel.name, backend)] = run
+    return runners
 
 
 def measure_peaks(backends: Sequence[str] = ("torch", "onnxruntime", "openvino"), *, threads: int = 1,
                   repeats: int = 20) -> MachinePeaks:
-    """Compute peaks per backend from every kernel (the best of `repeats` runs after a warm-up: the same statistic
-    as a timing's minimum), the machine's PeakMACs as the best of them, and PeakMemBW as the best large copy (read +
-    write). A backend that cannot run here is skipped."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    kernels, by_backend = [], {}
-    try:
-        for backend in backends:
-            for kind, shape, macs in _kernels():
-                try:
-                    run = _runner(backend, kind, shape, threads)
-                except ImportError:
-                    run = None
-                if run is None:
-                    break
+    """The peaks on their own (outside a chapter): every kernel of every backend in `repeats` interleaved rounds
+    after a warm-up, the best time of each."""
+    from mobilerepro.measure.latency import torch_threads
+
+    with torch_threads(threads):
+        runners = calibration_runners(backends, threads)
+        for run in runners.values():
+            run()
+        best = dict.fromkeys(runners, float("inf"))
+        for _ in range(repeats):
+            for key, run in runners.items():
+                start = time.perf_counter()
                 run()
-                seconds = min(_seconds(run) for _ in range(repeats))
-                kernels.append({"backend": backend, "kernel": f"{kind} {'x'.join(map(str, shape))}",
-                                "macs": macs, "mac_per_s": macs / seconds})
-                by_backend[backend] = max(by_backend.get(backend, 0.0), macs / seconds)
-        bandwidth = 0.0
-        for megabytes in COPY_MEGABYTES:
-            source = torch.empty(megabytes * 2**20 // 4)
-            target = torch.empty_like(source)
-            target.copy_(source)
-            seconds = min(_seconds(lambda: target.copy_(source)) for _ in range(repeats))  # noqa: B023
-            bandwidth = max(bandwidth, 2 * source.numel() * 4 / seconds)
-    finally:
-        torch.set_num_threads(previous)
-    return MachinePeaks(max(by_backend.values()), bandwidth, threads, by_backend, kernels)
-
-
-def _seconds(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
+                best[key] = min(best[key], time.perf_counter() - start)
+    return MachinePeaks.from_timings(best, threads)
