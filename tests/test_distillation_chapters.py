@@ -14,7 +14,7 @@ from train_helpers import CLASSES, tiny_train_config, write_image_folder
 from mobilerepro import MobileReproError, experiments
 from mobilerepro.distill import pipeline, store
 from mobilerepro.distill.teacher import timm_teacher
-from mobilerepro.experiments.distillation import Comparison, paired_contrast
+from mobilerepro.experiments.distillation import Comparison, paired_contrast, underfitting
 from mobilerepro.train import trainer
 
 TINY_TIMM = "mobilenetv3_small_050"
@@ -43,6 +43,21 @@ def test_a_worse_distilled_arm_gives_a_negative_contrast():
     frame = arms_frame(hard=[50.0, 51.0], distilled=[45.0, 47.0], hard_gap=[1.0, 1.0], distilled_gap=[3.0, 3.0])
     assert paired_contrast(frame, Comparison("c", "d1_d2", "hard"))["difference"] == pytest.approx(-4.5)
     assert paired_contrast(frame, Comparison("c", "d1_d2", "hard", "gap"))["difference"] == pytest.approx(-2.0)
+
+
+def test_regularisation_claims_need_students_that_overfit():
+    """Mixing and the gap: not testable when the hard-label students' gap is below the stated minimum, with the gap
+    in the reason; testable once they overfit; and a contrast carries its t-test p-value for Holm."""
+    from mobilerepro import paper
+
+    needed = paper.value(paper.load("mobilenetv4")["table8"]["min_overfit_gap"])
+    underfit = arms_frame(hard=[40.0, 41.0, 42.0], distilled=[41.0, 43.0, 44.0], hard_gap=[1.5, 2.0, 2.5],
+                          distilled_gap=[1.0, 1.0, 1.0])
+    reason = underfitting(underfit)
+    assert reason.startswith("not testable at this scale") and "+2.00 points" in reason
+    overfit = underfit.assign(gap=underfit.gap + needed)
+    assert underfitting(overfit) is None
+    assert 0 < paired_contrast(overfit, Comparison("c", "d1_d2", "hard"))["p_value"] < 0.05
 
 
 @pytest.mark.slow

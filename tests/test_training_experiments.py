@@ -172,3 +172,37 @@ def test_a_run_is_found_again_whatever_way_the_data_folder_is_spelled(tmp_path, 
         monkeypatch.setenv("MOBILEREPRO_DATA", str(spelling))
         folders.add(training_ablation.run_config(config, TABLE8.arms["annealed"], seed=0).output_dir)
     assert len(folders) == 1
+
+
+@pytest.mark.parametrize(("steps_per_epoch", "expected"), [(5005, "Value"), (8, "NotTestable")])
+def test_table9_judges_the_ema_weights_of_a_run_that_saw_all_of_imagenet_every_epoch(steps_per_epoch, expected):
+    """A run capped by max_steps_per_epoch saw a sliver of ImageNet per epoch: not a reproduction, whatever the
+    dataset's size; a full run is judged on its EMA top-1, not the raw weights'."""
+    from types import SimpleNamespace
+
+    from mobilerepro.experiments import table9
+
+    finished = SimpleNamespace(final={"val_top1": 70.0, "ema_top1": 71.2}, summary={
+        "data": {"train_images": table9.IMAGENET_TRAIN_IMAGES, "train": "imagenet/train"},
+        "schedule": {"epochs": 300, "steps_per_epoch": steps_per_epoch, "global_batch": 256},
+        "recipe": {"epochs": 300}})
+    claim, scope, found = table9.evidence(table9.EXPERIMENT.configure("smoke", variant="s0"), finished)
+    assert (claim, scope, type(found).__name__) == ("imagenet_top1", "S0", expected)
+    assert "EMA top-1 71.20 %" in (found.text if expected == "Value" else found.reason)
+
+
+def test_table8_is_not_testable_where_weight_decay_barely_acts():
+    """The gate compares the arms' difference in Σ lr·wd with the paper's ImageNet schedule's: a reduced run's tiny
+    difference is 'not testable at this scale' with the ratio; a difference as large as the paper's is judged."""
+    from mobilerepro.experiments import table8
+
+    paper_difference = table8.imagenet_decay_difference()
+    assert paper_difference > 0
+
+    def frame(difference: float) -> pd.DataFrame:
+        return pd.DataFrame({"arm": ["annealed", "constant"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                             "cumulative_decay": [1.0, 1.0 + difference] * 3})
+
+    reason = table8.EXPERIMENT.not_testable(frame(1e-4 * paper_difference))
+    assert reason.startswith("not testable at this scale") and "1.0e-04" in reason
+    assert table8.EXPERIMENT.not_testable(frame(paper_difference)) is None

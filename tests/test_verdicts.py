@@ -23,7 +23,11 @@ from mobilerepro.verdicts import (
     Spreads,
     Value,
     VerdictError,
+    consistency,
+    holm_adjusted,
     judge,
+    judge_chapter,
+    judge_direction,
     judge_interval,
     judge_spreads,
     judge_tolerance,
@@ -149,6 +153,94 @@ def test_tolerance_needs_a_direction():
         judge_tolerance(1.0, 1.0, 0.1, 0.0, "sideways")
 
 
+# --- direction -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("low", "high", "estimate", "direction", "negligible", "expected"), [
+    (0.1, 0.5, 0.3, "greater", None, HELD),              # shown above zero
+    (-0.5, -0.1, -0.3, "greater", None, NOT_HELD),       # shown the other way
+    (-0.1, 0.5, 0.2, "greater", None, INCONCLUSIVE),     # straddles zero
+    (-0.5, -0.1, -0.3, "less", None, HELD),              # a claimed decrease, shown
+    (0.1, 0.5, 0.3, "less", None, NOT_HELD),
+    (-0.1, 0.1, 0.0, "greater", (-0.2, 0.2), NOT_HELD),  # shown negligible: inside the equivalence region
+    (-0.1, 0.3, 0.1, "greater", (-0.2, 0.2), INCONCLUSIVE),  # not shown negligible, not shown positive
+    (0.0, 0.5, 0.2, "greater", None, INCONCLUSIVE),      # touching zero is not excluding it
+])
+def test_direction_is_judged_on_the_sign(low, high, estimate, direction, negligible, expected):
+    assert judge_direction(interval(low, high, estimate=estimate), direction, negligible) == expected
+
+
+def test_direction_with_a_p_value_needs_the_adjusted_p_as_well_as_the_interval():
+    evidence = interval(0.1, 0.5, estimate=0.3)
+    assert judge_direction(evidence, "greater", None, p_adjusted=0.01) == HELD
+    assert judge_direction(evidence, "greater", None, p_adjusted=0.2) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize(("effect", "expected"), [(0.05, "below"), (0.3, "inside"), (0.9, "above")])
+def test_the_papers_effect_is_placed_against_our_interval(effect, expected):
+    assert consistency(effect, 0.1, 0.5).startswith(expected)
+
+
+def test_the_papers_effect_is_shown_beside_and_never_the_bar():
+    """Tab. 11's old rule held only when the whole interval beat the paper's own +27.8 %; now a gain shown above
+    zero holds and the paper's effect is reported as lying above our interval."""
+    coco = claims.get("mobileone/table11_detection/coco_over_mnasnet")
+    verdict = judge(coco, "COCO", interval(0.05, 0.15, n=3, estimate=0.1))
+    assert verdict.verdict == HELD
+    assert "+27.8 % lies above our interval" in verdict.ours
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12), st.floats(0.001, 0.2))
+def test_holm_adjusted_p_values_reject_what_the_step_down_procedure_rejects(p_values, alpha):
+    m = len(p_values)
+    rejected, order = set(), sorted(range(m), key=lambda i: p_values[i])
+    for rank, index in enumerate(order):
+        if p_values[index] > alpha / (m - rank):
+            break
+        rejected.add(index)
+    adjusted = holm_adjusted(p_values)
+    assert {i for i in range(m) if adjusted[i] <= alpha} == rejected
+    assert all(a >= p for a, p in zip(adjusted, p_values, strict=True))
+
+
+def direction_claim(name: str, **test) -> Claim:
+    return Claim(f"test/section/{name}", "test", "section", "here", "a claim", "claim", "what is tested",
+                 ClaimTest("direction", min_n=3, direction="greater", **test))
+
+
+def test_a_chapters_contrasts_are_corrected_together():
+    """Each contrast alone is shown (p < 0.05); two of them judged in one chapter are not (Holm: 2 x 0.03, 0.04)."""
+    chapter = {"a": direction_claim("a"), "b": direction_claim("b")}
+    first = Interval(0.3, 0.1, 0.5, 3, "a", p_value=0.03)
+    second = Interval(0.3, 0.1, 0.5, 3, "b", p_value=0.04)
+    alone = judge_chapter({"a": chapter["a"]}, [("a", "arms", first)])
+    assert [v.verdict for v in alone] == [HELD]
+    together = judge_chapter(chapter, [("a", "arms", first), ("b", "arms", second)])
+    assert [v.verdict for v in together] == [INCONCLUSIVE, INCONCLUSIVE]
+    assert "Holm-adjusted over 2 contrasts 0.06" in together[0].ours and "2 paired contrasts" in together[0].rule
+
+
+def test_the_cpu_backends_are_one_machines_evidence():
+    positive = claim(POSITIVE)
+    chapter = {"name": positive}
+    evidence = [("name", "torch", interval(0.1, 0.5)), ("name", "onnxruntime", interval(0.2, 0.6)),
+                ("name", "cuda", interval(-0.5, -0.1)), ("name", "torch: relu", interval(0.1, 0.2)),
+                ("name", "openvino: relu", interval(-0.4, -0.1))]
+    verdicts = {v.scope: v for v in judge_chapter(chapter, evidence, ("torch", "onnxruntime", "openvino"))}
+    assert set(verdicts) == {"this CPU", "cuda", "this CPU: relu"}
+    assert verdicts["this CPU"].verdict == HELD and [r["scope"] for r in verdicts["this CPU"].rows] == [
+        "torch", "onnxruntime"]
+    assert verdicts["cuda"].verdict == NOT_HELD and verdicts["cuda"].rows == []
+    assert verdicts["this CPU: relu"].verdict == INCONCLUSIVE
+    assert verdicts["this CPU: relu"].ours.startswith("the backends disagree")
+
+
+def test_a_backend_that_cannot_test_the_claim_does_not_outvote_the_others():
+    chapter = {"name": claim(POSITIVE)}
+    evidence = [("name", "torch", interval(0.1, 0.5)), ("name", "openvino", NotTestable("not a desktop CPU"))]
+    verdict, = judge_chapter(chapter, evidence, ("torch", "openvino"))
+    assert verdict.verdict == HELD and len(verdict.rows) == 2
+
+
 # --- judge ---------------------------------------------------------------------------------------------------------
 
 def test_not_testable_evidence_is_reported_with_its_reason():
@@ -207,7 +299,8 @@ def test_the_engine_refuses_a_recalled_or_derived_target(monkeypatch):
 ])
 def test_a_claim_with_a_recalled_or_derived_target_cannot_even_be_loaded(path):
     entry = {"where": "Tab. 2", "text": "t", "provenance": "claim", "tested_as": "t",
-             "test": {"kind": "tolerance", "min_n": 1, "absolute": 0.1, "targets": {"x": path}}}
+             "test": {"kind": "tolerance", "min_n": 1, "absolute": 0.1, "targets": {"x": path},
+                      "bounds": {"provenance": "choice", "text": "a test"}}}
     with pytest.raises(ClaimError, match="only verified or secondary"):
         parse_claim("mobileone", "table2", "bad", entry)
 
@@ -252,6 +345,8 @@ def test_every_judged_claim_is_complete():
     for c in judged:
         assert c.tested_as and c.tested_as != "", c.id
         assert c.test.min_n >= 1, c.id
+        if c.test.rule_numbers():
+            assert c.test.bounds["provenance"] != "recalled" and c.test.bounds["text"], c.id
         if c.test.kind == "tolerance":
             for scope in c.test.targets:
                 assert c.target(scope).provenance in ("verified", "secondary"), (c.id, scope)
@@ -273,6 +368,21 @@ def test_every_judged_claim_is_complete():
       "test": {"kind": "separated", "min_n": 1}}, "direction greater or less"),
     ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
       "test": {"kind": "interval", "min_n": 1, "held": [0, None], "treshold": 2}}, "unknown test fields"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "interval", "min_n": 10, "held": [0.4, 0.6]}}, "need bounds"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "interval", "min_n": 10, "held": [0.4, 0.6],
+               "bounds": {"provenance": "recalled", "text": "memory"}}}, "need bounds"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "direction", "direction": "greater", "min_n": 2}}, "min_n ≥ 3"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "direction", "direction": "greater", "min_n": 3, "held": [0.27, None],
+               "bounds": {"provenance": "derived", "text": "x"}}}, "judged on the sign"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "direction", "direction": "greater", "min_n": 3, "negligible": [-0.1, 0.1]}}, "need bounds"),
+    ({"where": "w", "text": "t", "provenance": "claim", "tested_as": "t",
+      "test": {"kind": "direction", "direction": "greater", "min_n": 3,
+               "paper_effect": {"value": 0.3, "provenance": "recalled"}}}, "paper_effect"),
 ])
 def test_claim_validation(entry, message):
     if message is None:

@@ -8,16 +8,20 @@ a section's `claims:` maps a name to a claim::
       text: "On a desktop CPU the correlation is even lower than on mobile."   # the paper's words (or close)
       provenance: claim
       tested_as: "ρ(latency, MACs) on a desktop CPU lies below the moderate band"   # what a verdict is about
-      test: {kind: interval, held: [null, 0.4], not_held: [0.6, null], min_n: 10}
+      test: {kind: interval, held: [null, 0.4], not_held: [0.6, null], min_n: 10,
+             bounds: {provenance: choice, text: "Evans (1996)'s verbal bands"}}
 
 The claim's id is `<paper>/<section>/<name>`; the chapter that judges it is the experiment `<paper>/<section>`. A
 claim without `test` is context for a chapter not yet written (the dashboard lists it as such). Test fields:
-`kind` (interval | separated | tolerance, see `mobilerepro.verdicts`), `min_n` (the least evidence: models, seeds,
-samples, images), `held` / `not_held` regions (interval), `direction` (separated: greater | less; tolerance: both |
-at_least), `absolute` / `relative` and `targets` (tolerance: scope -> `file/key/key` path of a published value).
+`kind` (interval | direction | separated | tolerance, see `mobilerepro.verdicts`), `min_n` (the least evidence:
+models, seeds, samples, images; at least 3 for a direction claim), `held` / `not_held` regions (interval),
+`direction` (direction, separated: greater | less; tolerance: both | at_least), `negligible` (direction: an
+equivalence region) and `paper_effect` (direction: `{value, provenance, unit: relative | points | plain}`, shown
+beside the verdict), `absolute` / `relative` and `targets` (tolerance: scope -> `file/key/key` path of a published
+value), and `bounds: {provenance, text}` — required whenever the rule uses a number other than zero.
 
-Loading validates everything, and refuses a target whose provenance is not `verified` or `secondary`: a *recalled*
-or *derived* value is never a verdict target.
+Loading validates everything, refuses a target whose provenance is not `verified` or `secondary` (a *recalled*
+or *derived* value is never a verdict target), and refuses a rule whose numbers carry no provenance.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.verdicts import TARGET_PROVENANCE
+from mobilerepro.verdicts import BOUND_PROVENANCE, FAMILY_ALPHA, TARGET_PROVENANCE
 
-TEST_KINDS = ("interval", "separated", "tolerance")
+TEST_KINDS = ("interval", "direction", "separated", "tolerance")
+EFFECT_UNITS = ("relative", "points", "plain")
+MIN_CONTRAST_N = 3  # a direction claim's least evidence: a paired contrast over fewer than 3 seeds says too little
 CLAIM_PROVENANCE = ("claim", "verified", "secondary", "choice")
 
 
@@ -53,9 +59,43 @@ class ClaimTest:
     absolute: float = 0.0
     relative: float = 0.0
     targets: dict = field(default_factory=dict)
+    negligible: tuple | None = None  # direction: an equivalence region; inside it the effect is shown negligible
+    paper_effect: float | None = None  # direction: the paper's effect size, shown beside the verdict
+    effect_unit: str = "plain"
+    bounds: dict | None = None  # the provenance (and source) of the rule's numbers other than zero
 
-    def describe(self) -> str:
-        """The rule in words, for the chapters and the dashboard."""
+    def format_effect(self, value: float) -> str:
+        if self.effect_unit == "relative":
+            return f"{100 * value:+.1f} %"
+        return f"{value:+.3g}" + (" points" if self.effect_unit == "points" else "")
+
+    def rule_numbers(self) -> list[float]:
+        """The numbers the rule decides with (zero and open ends are no numbers)."""
+        regions = [r for r in (self.held, self.not_held, self.negligible) if r]
+        return [x for region in regions for x in region if x] + [x for x in (self.absolute, self.relative) if x]
+
+    def describe(self, family: int = 1) -> str:
+        """The rule in words, for the chapters and the dashboard (`family`: the contrasts judged with it)."""
+        rule = self._describe(family)
+        if self.bounds:
+            rule += f" (its numbers: {self.bounds['provenance']} — {self.bounds['text']})"
+        return rule
+
+    def _describe(self, family: int) -> str:
+        if self.kind == "direction":
+            side, other = ("above", "below") if self.direction == "greater" else ("below", "above")
+            shown = (f"Holm-adjusted p ≤ {FAMILY_ALPHA:g} over the chapter's {family} paired contrasts, or the 95 % "
+                     "interval excluding zero where the evidence has no p-value" if family > 1 else
+                     "the 95 % interval excludes zero")
+            rule = f"held if the effect is shown {side} zero ({shown}); did not hold if shown {other} zero"
+            if self.negligible:
+                rule += (" or if the whole interval lies in the negligible region "
+                         f"{_region(self.negligible, closed=True)}")
+            rule += f"; otherwise inconclusive; at least {self.min_n} observations"
+            if self.paper_effect is not None:
+                rule += (f"; the paper's effect ({self.format_effect(self.paper_effect)}) is shown beside as a "
+                         "consistency check, not as the bar")
+            return rule
         if self.kind == "interval":
             rule = f"held if the whole interval lies in {_region(self.held)}"
             rule += (f"; did not hold if it lies in {_region(self.not_held, closed=True)}" if self.not_held
@@ -142,11 +182,35 @@ def parse_test(entry: dict | None, claim_id: str) -> ClaimTest | None:
     min_n = entry.pop("min_n", None)
     if not isinstance(min_n, int) or min_n < 1:
         raise ClaimError(f"claim {claim_id}: min_n (the least evidence for a verdict) must be a positive integer")
+    effect = entry.pop("paper_effect", None)
+    if effect is not None and not (isinstance(effect, dict) and {"value", "provenance"} <= set(effect)
+                                   and effect["provenance"] in BOUND_PROVENANCE):
+        raise ClaimError(f"claim {claim_id}: paper_effect is {{value, provenance}} (provenance one of "
+                         f"{', '.join(BOUND_PROVENANCE)})")
     test = ClaimTest(kind, min_n, _pair(entry.pop("held", None), "held", claim_id),
-                _pair(entry.pop("not_held", None), "not_held", claim_id), entry.pop("direction", "both"),
-                float(entry.pop("absolute", 0.0)), float(entry.pop("relative", 0.0)), dict(entry.pop("targets", {})))
+                     _pair(entry.pop("not_held", None), "not_held", claim_id), entry.pop("direction", "both"),
+                     float(entry.pop("absolute", 0.0)), float(entry.pop("relative", 0.0)),
+                     dict(entry.pop("targets", {})), _pair(entry.pop("negligible", None), "negligible", claim_id),
+                     None if effect is None else float(effect["value"]),
+                     effect.get("unit", "plain") if effect else "plain", entry.pop("bounds", None))
     if entry:
         raise ClaimError(f"claim {claim_id}: unknown test fields {', '.join(sorted(entry))}")
+    if test.effect_unit not in EFFECT_UNITS:
+        raise ClaimError(f"claim {claim_id}: paper_effect unit is one of {', '.join(EFFECT_UNITS)}")
+    if test.rule_numbers():
+        bounds = test.bounds
+        if not (isinstance(bounds, dict) and bounds.get("provenance") in BOUND_PROVENANCE and bounds.get("text")):
+            numbers = ", ".join(f"{x:g}" for x in test.rule_numbers())
+            raise ClaimError(f"claim {claim_id}: the rule's numbers ({numbers}) need bounds: {{provenance: one of "
+                             f"{', '.join(BOUND_PROVENANCE)}, text: why}}")
+    if kind == "direction":
+        if test.direction not in ("greater", "less"):
+            raise ClaimError(f"claim {claim_id}: a direction test needs direction greater or less")
+        if test.held or test.not_held:
+            raise ClaimError(f"claim {claim_id}: a direction test is judged on the sign; its paper's effect is "
+                             "paper_effect, an equivalence region negligible (no held / not_held)")
+        if min_n < MIN_CONTRAST_N:
+            raise ClaimError(f"claim {claim_id}: a direction test needs min_n ≥ {MIN_CONTRAST_N} (seeds or models)")
     if kind == "interval" and test.held is None:
         raise ClaimError(f"claim {claim_id}: an interval test needs a held region")
     if kind == "separated" and test.direction not in ("greater", "less"):

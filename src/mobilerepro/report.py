@@ -62,7 +62,7 @@ def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environ
             cells.append(
                 "<td></td>" if v is None else
                 f"<td>{html.escape(v.ours)}<br><b style='color:{_VERDICT_COLOURS.get(v.verdict, '#000')}'>"
-                f"{html.escape(v.verdict)}</b></td>"
+                f"{html.escape(v.verdict)}</b>{_evidence_rows(v)}</td>"
             )
         rows.append(
             f"<tr><td>{html.escape(first.claim)} <em>({html.escape(first.provenance)})</em></td>{''.join(cells)}</tr>"
@@ -79,13 +79,25 @@ def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environ
     )
 
 
+def _evidence_rows(verdict: Verdict) -> str:
+    """A machine's verdict: its backends' evidence, one small line each."""
+    if not verdict.rows:
+        return ""
+    items = "".join(f"<li>{html.escape(row['scope'])}: {html.escape(row['ours'])} — {html.escape(row['verdict'])}</li>"
+                    for row in verdict.rows)
+    return f"<ul><small>{items}</small></ul>"
+
+
 def verdict_lines(verdicts: list[Verdict]) -> list[str]:
-    """Plain-text verdicts for the terminal: each claim tested once, then one line per scope."""
+    """Plain-text verdicts for the terminal: each claim tested once, then one line per scope (and a machine's
+    verdict its backends' evidence below it)."""
     lines = []
     for claim_id in dict.fromkeys(v.claim_id for v in verdicts):
         judged = [v for v in verdicts if v.claim_id == claim_id]
         lines.append(f"- {judged[0].claim} ({judged[0].provenance})")
-        lines += [f"    [{v.verdict:>17}] {v.scope}: {v.ours}" for v in judged]
+        for v in judged:
+            lines.append(f"    [{v.verdict:>17}] {v.scope}: {v.ours}")
+            lines += [f"        {row['scope']}: {row['ours']} — {row['verdict']}" for row in v.rows]
     return lines
 
 

@@ -23,18 +23,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mobilerepro import MobileReproError
+from mobilerepro import MobileReproError, paper
 from mobilerepro.data.datasets import SampleList, sample_seed
 from mobilerepro.results import write_atomically
 
 STORE_SCHEMA = "mobilerepro-soft-labels/1"
 ARRAYS = ("replica", "image", "seed", "partner", "lam", "top_classes", "top_probs")
+
+
+def _store_choice(name: str) -> float:
+    """A setting of the stores' augmentation the paper does not give: a choice, with its reason, in the paper data."""
+    return paper.value(paper.load("mobilenetv4")["table8"]["store_augmentation"][name])
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,8 @@ class Augmentation:
     crop_scale: tuple[float, float] = (0.08, 1.0)
     randaugment_ops: int = 2
     randaugment_magnitude: int = 9
-    mixup_alpha: float = 0.2
-    jpeg_quality: int = 90
+    mixup_alpha: float = field(default_factory=lambda: _store_choice("mixup_alpha"))
+    jpeg_quality: int = field(default_factory=lambda: int(_store_choice("jpeg_quality")))
     seed: int = 0
 
     def __post_init__(self):

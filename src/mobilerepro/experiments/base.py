@@ -25,10 +25,11 @@ import pandas as pd
 
 from mobilerepro import MobileReproError, claims
 from mobilerepro.measure import environment
+from mobilerepro.measure.latency import CPU_BACKENDS
 from mobilerepro.profiles import PROFILE_NAMES, check_profile
 from mobilerepro.report import html_table, summary_box, terminal_table, verdict_lines
 from mobilerepro.results import ensure_writable, project_root, read_json, results_root, write_csv, write_json
-from mobilerepro.verdicts import Evidence, Verdict, judge
+from mobilerepro.verdicts import Evidence, Verdict, judge_chapter
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ class Experiment:
         directory = ensure_writable(output_dir or self.default_output_dir(config.profile))
         outcome = self.measure(config, directory, progress)
         chapter_claims = self.claims
-        verdicts = [judge(chapter_claims[name], scope, evidence) for name, scope, evidence in outcome.evidence]
+        verdicts = judge_chapter(chapter_claims, outcome.evidence, CPU_BACKENDS)
         write_csv(directory / self.files["rows"], outcome.rows)
         write_json(directory / self.files["summary"],
                    {**self.header(config), **outcome.summary, "verdicts": [v.as_dict() for v in verdicts]})

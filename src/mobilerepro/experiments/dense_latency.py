@@ -23,7 +23,7 @@ import pandas as pd
 
 from mobilerepro import MobileReproError
 from mobilerepro.experiments.latency import Candidate, LatencyConfig, LatencyExperiment, LatencyResult
-from mobilerepro.measure.stats import mean_with_ci
+from mobilerepro.measure.stats import mean_with_ci, t_test_p
 from mobilerepro.report import save_figure
 from mobilerepro.verdicts import Interval, NotTestable
 
@@ -47,7 +47,9 @@ def gain_interval(ours: list[float], reference: float | list[float], label: str)
     references = reference if isinstance(reference, list) else [reference] * len(ours)
     gains = [mine / theirs - 1 for mine, theirs in zip(ours, references, strict=True)]
     mean, low, high = mean_with_ci(gains)
-    return Interval(mean, low, high, len(gains), f"{label}: {mean:+.1%} relative over {len(gains)} seed(s)")
+    p_value = t_test_p(gains)
+    return Interval(mean, low, high, len(gains), f"{label}: {mean:+.1%} relative over {len(gains)} seed(s)",
+                    p_value if np.isfinite(p_value) else None)
 
 
 def best_mobileone(scores: dict[str, list[float]]) -> str | None:

@@ -34,7 +34,7 @@ class RetinaNetTable(DenseExperiment):
     profiles = timing_profiles(smoke={"backbones": ["mnv4_conv_m"], "input_size": 384},
                                quick={"backbones": BACKBONES, "input_size": 384, "rounds": 4, "runs_per_round": 3},
                                full={"backbones": BACKBONES, "input_size": 384, "train_full_scale": True,
-                                     "seeds": [0, 1]})
+                                     "seeds": [0, 1, 2]})
 
     def network_config(self, config: DenseConfig, backbone: str):
         from mobilerepro.dense import networks

@@ -25,10 +25,10 @@ class DistillationMixtures(DistillationExperiment):
         Comparison("distillation_beats_hard", "d1_d2", "hard"),
         Comparison("distillation_beats_hard", "d1", "hard"),
         Comparison("distillation_beats_hard", "d2", "hard"),
-        Comparison("mixing_beats_each", "d1_d2", "d1"),
-        Comparison("mixing_beats_each", "d1_d2", "d2"),
-        Comparison("gap_shrinks", "d1_d2", "d1", "gap"),
-        Comparison("gap_shrinks", "d1_d2", "d2", "gap"),
+        Comparison("mixing_beats_each", "d1_d2", "d1", needs_overfitting=True),
+        Comparison("mixing_beats_each", "d1_d2", "d2", needs_overfitting=True),
+        Comparison("gap_shrinks", "d1_d2", "d1", "gap", needs_overfitting=True),
+        Comparison("gap_shrinks", "d1_d2", "d2", "gap", needs_overfitting=True),
     )
     profiles = distillation_profiles(["hard", "d1", "d2", "d1_d2"], full={"hard_recipe": "mnv4_conv_s"})
 

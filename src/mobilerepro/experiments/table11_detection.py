@@ -30,7 +30,7 @@ class SSDLiteTable(DenseExperiment):
     profiles = timing_profiles(smoke={"backbones": ["mobilenet_v2", "mobileone_s0"], "input_size": 320},
                                quick={"backbones": BACKBONES, "input_size": 320, "rounds": 4, "runs_per_round": 3},
                                full={"backbones": BACKBONES, "input_size": 320, "train_full_scale": True,
-                                     "seeds": [0, 1]})
+                                     "seeds": [0, 1, 2]})
 
     def network_config(self, config: DenseConfig, backbone: str):
         from mobilerepro.dense import networks

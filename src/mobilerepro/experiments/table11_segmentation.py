@@ -53,7 +53,7 @@ class DeepLabTable(DenseExperiment):
     profiles = timing_profiles(smoke={"backbones": ["mobileone_s0"], "input_size": 128},
                                quick={"backbones": BACKBONES, "input_size": 512, "rounds": 3, "runs_per_round": 2},
                                full={"backbones": BACKBONES, "input_size": 512, "train_full_scale": True,
-                                     "seeds": [0, 1]})
+                                     "seeds": [0, 1, 2]})
 
     def validate(self, config: SegmentationConfig) -> SegmentationConfig:
         from mobilerepro.dense.networks import DATASETS

@@ -28,12 +28,12 @@ from mobilerepro import MobileReproError
 from mobilerepro.data import resolve
 from mobilerepro.data.prepare import missing_data_error
 from mobilerepro.experiments.base import BaseConfig, Experiment, Outcome, Result
-from mobilerepro.measure.stats import mean_with_ci
+from mobilerepro.measure.stats import mean_with_ci, t_test_p
 from mobilerepro.report import save_figure
 from mobilerepro.results import results_root
 from mobilerepro.train import trainer
 from mobilerepro.train.recipe import Schedule, preset
-from mobilerepro.verdicts import Interval
+from mobilerepro.verdicts import Interval, NotTestable
 
 CIFAR10 = "cifar10-test-jpg/test"
 
@@ -142,7 +142,7 @@ def contrasts(arms: dict[str, Arm], reference: str, frame: pd.DataFrame, weights
         differences = (by_arm[stronger] - by_arm[weaker]).dropna()
         mean, low, high = mean_with_ci(differences.to_numpy())
         result.append({"stronger": stronger, "weaker": weaker, "weights": weights, "seeds": len(differences),
-                       "difference": mean, "ci_low": low, "ci_high": high})
+                       "difference": mean, "ci_low": low, "ci_high": high, "p_value": t_test_p(differences)})
     return result
 
 
@@ -198,6 +198,13 @@ def cumulative_decay(settings: trainer.TrainConfig, finished: trainer.TrainingRu
     layout = finished.summary["schedule"]
     schedule = Schedule(settings.recipe_object(), layout["epochs"], layout["steps_per_epoch"], layout["global_batch"])
     return sum(schedule.lr(step) * schedule.weight_decay(step) for step in range(schedule.total_steps))
+
+
+def schedule_decay(schedule: Schedule, stride: int = 1) -> float:
+    """Σ_t lr_t · wd_t over a schedule, summed every `stride` steps (a long schedule, e.g. ImageNet's, sampled once
+    per epoch: a derived estimate)."""
+    return stride * sum(schedule.lr(step) * schedule.weight_decay(step)
+                        for step in range(0, schedule.total_steps, stride))
 
 
 METHOD = """## Method
@@ -384,8 +391,14 @@ class AblationExperiment(Experiment):
             "recipe": preset("mobileone_s0s1").as_dict(), "contrasts": compared, "other_contrasts": others,
             "curves": curves,
             "interrupted": interrupted, "runs_planned": len(config.arms) * len(config.seeds),
-        }, [(self.claim, f"{self.arms[c['stronger']].label} vs {self.arms[c['weaker']].label}", contrast_evidence(c))
+        }, [(self.claim, f"{self.arms[c['stronger']].label} vs {self.arms[c['weaker']].label}",
+             NotTestable(reason, c["seeds"]) if (reason := self.not_testable(frame)) else contrast_evidence(c))
             for c in compared])
+
+    def not_testable(self, frame: pd.DataFrame) -> str | None:
+        """Why these runs cannot detect the effect the claim judges, computed from their own setup; None when they
+        can (the default)."""
+        return None
 
     def figure(self, result: AblationResult, path: Path) -> None:
         """Left: final val top-1 of the judged weights per arm (one dot per seed, mean +- std). Right: val top-1 per
@@ -436,5 +449,7 @@ def contrast_evidence(contrast: dict, quantity: str = "top-1 difference") -> Int
     """A paired contrast over seeds as the verdict engine's interval, described as `quantity` in points."""
     interval = (f", 95 % CI [{contrast['ci_low']:+.2f}, {contrast['ci_high']:+.2f}]"
                 if np.isfinite(contrast["ci_low"]) else "")
+    p_value = contrast.get("p_value")
     return Interval(contrast["difference"], contrast["ci_low"], contrast["ci_high"], contrast["seeds"],
-                    f"{quantity} {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} seed(s)")
+                    f"{quantity} {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} seed(s)",
+                    None if p_value is None or not np.isfinite(p_value) else float(p_value))

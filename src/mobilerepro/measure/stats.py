@@ -149,6 +149,19 @@ def mean_with_ci(values, *, confidence: float = 0.95) -> tuple[float, float, flo
     return mean, mean - float(half), mean + float(half)
 
 
+def t_test_p(values) -> float:
+    """Two-sided one-sample t-test p-value against a mean of zero (NaN for fewer than two values; 0 or 1 when the
+    values do not vary)."""
+    from scipy import stats as scipy_stats
+
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return float("nan")
+    if values.std(ddof=1) == 0:
+        return 0.0 if values.mean() != 0 else 1.0
+    return float(scipy_stats.ttest_1samp(values, 0.0).pvalue)
+
+
 def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (e.g. an accuracy over n images), as fractions."""
     from scipy import stats as scipy_stats
