@@ -9,9 +9,9 @@ from mobilerepro.reparam import reparameterize_model
 
 ISSUE_POPULATION = {
     "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "mnasnet_a1",
-    "shufflenet_v2_1_0", "ghostnet_1_0", "mixnet_s", "fbnet_c", "spnasnet", "mobilevit_xxs", "mobilevit_xs",
-    "mobilevit_s", "deit_tiny", "convit_tiny", "pit_tiny", "efficientformerv2_s0", "edgenext_xxs", "repvgg_a0",
-    "mobileone_s0", "mobileone_s1", "mobileone_s2", "mobileone_s3", "mobileone_s4", "mnv4_conv_s",
+    "shufflenet_v2_1_0", "squeezenet_1_1", "ghostnet_1_0", "mixnet_s", "fbnet_c", "spnasnet", "mobilevit_xxs",
+    "mobilevit_xs", "mobilevit_s", "deit_tiny", "convit_tiny", "pit_tiny", "efficientformerv2_s0", "edgenext_xxs",
+    "repvgg_a0", "mobileone_s0", "mobileone_s1", "mobileone_s2", "mobileone_s3", "mobileone_s4", "mnv4_conv_s",
     "mnv4_conv_m", "mnv4_conv_l", "mnv4_hybrid_m", "mnv4_hybrid_l",
 }
 

@@ -87,6 +87,7 @@ _ZOO: dict[str, ModelSpec] = {
         _spec("fbnet_c", "NAS", "Wu et al. 2019", "timm:fbnetc_100"),
         _spec("spnasnet", "NAS", "Stamoulis et al. 2019", "timm:spnasnet_100"),
         _spec("shufflenet_v2_1_0", "ShuffleNet", "Ma et al. 2018", "torchvision:shufflenet_v2_x1_0"),
+        _spec("squeezenet_1_1", "SqueezeNet", "Iandola et al. 2016", "torchvision:squeezenet1_1"),
         _spec("ghostnet_1_0", "GhostNet", "Han et al. 2020", "timm:ghostnet_100"),
         _spec("mobilevit_xxs", "MobileViT", "Mehta & Rastegari 2022", "timm:mobilevit_xxs", (3, 256, 256)),
         _spec("mobilevit_xs", "MobileViT", "Mehta & Rastegari 2022", "timm:mobilevit_xs", (3, 256, 256)),
