@@ -79,10 +79,80 @@ def test_a_chapters_full_profile_without_the_dataset_stops_before_any_work(tmp_p
     for experiment_id, options, layout in (("mobileone/table11_detection", {}, "coco2017"),
                                            ("mobileone/table11_segmentation", {"dataset": "ade20k"}, "ade20k")):
         experiment = experiments.get(experiment_id)
-        config = experiment.configure("full", **options)
+        config = experiment.configure("full", from_scratch=True, **options)
         with pytest.raises(MobileReproError, match=f"is not the {layout} layout"):
             experiment.measure(config, tmp_path / "out", progress=False)
         assert not (tmp_path / "out").exists()
+
+
+def test_the_full_profile_fine_tunes_imagenet_backbones_unless_told_otherwise(tmp_path, monkeypatch):
+    """Without weights for its backbones the full profile stops before any work, saying how to give them."""
+    detection = experiments.get("mobileone/table11_detection")
+    lay_out(tmp_path, "coco2017")
+    monkeypatch.setenv("MOBILEREPRO_DATA", str(tmp_path))
+    with pytest.raises(MobileReproError, match="fine-tunes ImageNet backbones, as the papers do: no weights for "
+                                               "mobilenet_v2, mobileone_s0"):
+        detection.measure(detection.configure("full"), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_backbone_loads_its_checkpoint_exactly_and_refuses_one_that_does_not_fit(tmp_path):
+    """Our trainer's final weights (a zoo classifier, head included) into the MobileOne backbone: every tensor equals
+    the file's; another variant's weights, or a file with keys missing, is one line."""
+    import torch
+
+    from mobilerepro.dense.backbones import MobileOne, load_backbone_weights
+    from mobilerepro.models.zoo import build_classifier
+
+    classifier = build_classifier("mobileone_s0", num_classes=10)
+    with torch.no_grad():
+        for parameter in classifier.parameters():
+            parameter.add_(1)  # unlike a freshly built backbone's
+    path = tmp_path / "final.pt"
+    torch.save({"model": classifier.state_dict(), "ema": None}, path)
+    backbone = MobileOne("s0", out_indices=(3, 4))
+    loaded = load_backbone_weights(backbone, path)
+    weights = classifier.state_dict()
+    assert loaded == len(backbone.state_dict())
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, weights[key.removeprefix("body.")]), key
+    other = tmp_path / "s1.pt"
+    torch.save(build_classifier("mobileone_s1", num_classes=10).state_dict(), other)
+    with pytest.raises(MobileReproError, match=r"do not fit the MobileOne backbone: .*of another shape"):
+        load_backbone_weights(MobileOne("s0"), other)
+    partial = tmp_path / "partial.pt"
+    torch.save({key: value for key, value in list(weights.items())[2:]}, partial)
+    with pytest.raises(MobileReproError, match=r"2 missing \(e\.g\. body\."):
+        load_backbone_weights(MobileOne("s0"), partial)
+
+
+def test_a_full_run_from_imagenet_weights_loads_them_when_it_starts_not_when_it_resumes(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from mobilerepro.dense.backbones import BackboneCheckpointHook, MobileOne
+
+    schedule = full_scale.SCHEDULES["ssdlite-coco"]
+    lay_out(tmp_path, schedule.dataset)
+    # Built backbones start from the same seeded weights: the file's differ from them, so a load shows.
+    weights = {key: value + 1 if value.is_floating_point() else value
+               for key, value in MobileOne("s0", out_indices=(3, 4)).state_dict().items()}
+    path = tmp_path / "backbone.pt"
+    torch.save(weights, path)
+    config = full_scale.full_config("ssdlite-coco", "mobileone_s0", tmp_path, tmp_path / "run",
+                                    backbone_checkpoint=str(path))
+    assert dict(type="mobilerepro.BackboneCheckpointHook", checkpoint=str(path)) in config.custom_hooks
+    with pytest.raises(MobileReproError, match="does not exist"):
+        full_scale.full_config("ssdlite-coco", "mobileone_s0", tmp_path, tmp_path / "run",
+                               backbone_checkpoint=str(tmp_path / "absent.pt"))
+    hook = BackboneCheckpointHook(path)
+    for iteration, loads in ((0, True), (7, False)):
+        model = SimpleNamespace(backbone=MobileOne("s0", out_indices=(3, 4)))
+        runner = SimpleNamespace(iter=iteration, model=model, logger=SimpleNamespace(info=lambda message: None))
+        hook.before_train(runner)
+        same = all(torch.equal(v, weights[k]) for k, v in model.backbone.state_dict().items() if v.is_floating_point())
+        assert same == loads
 
 
 @pytest.mark.slow
@@ -128,9 +198,10 @@ def test_relative_gains_are_per_seed_and_paired_when_the_reference_is_measured()
     assert published.low < published.estimate < published.high
     paired = gain_interval([36.0, 33.0], [30.0, 30.0], "paired")
     assert paired.estimate == pytest.approx((0.2 + 0.1) / 2)
-    assert best_mobileone({"mobilenet_v2": [40.0], "mobileone_s1": [30.0, 32.0], "mobileone_s4": [31.0, 31.5]}) == \
+    # "Best" is fixed before the runs (S4), never the highest score after them.
+    assert best_mobileone({"mobilenet_v2": [40.0], "mobileone_s1": [33.0, 34.0], "mobileone_s4": [31.0, 31.5]}) == \
         "mobileone_s4"
-    assert best_mobileone({"mobilenet_v2": [40.0]}) is None
+    assert best_mobileone({"mobilenet_v2": [40.0], "mobileone_s1": [33.0]}) is None
 
 
 def test_scores_turn_into_verdicts_on_the_chapters_claims():
@@ -138,12 +209,26 @@ def test_scores_turn_into_verdicts_on_the_chapters_claims():
 
     detection = experiments.get("mobileone/table11_detection")
     config = detection.configure("smoke")
-    evidence = detection.judge_scores(config, {"mobileone_s4": [30.0, 30.2, 29.8], "mobileone_s0": [20.0] * 3})
-    verdicts = {name: judge(detection.claims[name], scope, found).verdict for name, scope, found in evidence}
-    assert verdicts == {"coco_over_mnasnet": "held", "coco_over_mobilevit": "held"}  # 30 / 23 - 1 = 30 %, 8 %
+    evidence = detection.judge_scores(config, {"mobileone_s4": [30.0, 30.2, 29.8], "mobileone_s0": [40.0] * 3})
+    judged = {name: judge(detection.claims[name], scope, found) for name, scope, found in evidence}
+    # MNASNet and MobileViT are not trained in this pipeline: their published numbers are no same-run baseline.
+    assert {name: v.verdict for name, v in judged.items()} == {"coco_over_mnasnet": "not testable here",
+                                                               "coco_over_mobilevit": "not testable here"}
+    assert "another pipeline" in judged["coco_over_mnasnet"].ours
     segmentation = experiments.get("mobileone/table11_segmentation")
     config = segmentation.configure("smoke", dataset="ade20k")
-    scores = {"mobilenet_v2": [34.0, 34.2], "mobileone_s1": [30.0, 30.1], "mobileone_s4": [35.0, 35.3]}
-    verdicts = {name: judge(segmentation.claims[name], scope, found).verdict
-                for name, scope, found in segmentation.judge_scores(config, scores)}
-    assert verdicts == {"ade20k_over_mobilenetv2": "did not hold", "s1_segmentation": "did not hold"}
+    scores = {"mobilenet_v2": [34.0, 34.2, 34.1], "mobileone_s1": [30.0, 30.1, 30.05],
+              "mobileone_s4": [35.0, 35.3, 35.1]}
+    judged = {name: judge(segmentation.claims[name], scope, found)
+              for name, scope, found in segmentation.judge_scores(config, scores)}
+    # S4's +3 % over MobileNetV2 is shown above zero: held, the paper's +12 % reported as above our interval.
+    assert {name: v.verdict for name, v in judged.items()} == {"ade20k_over_mobilenetv2": "held",
+                                                               "s1_segmentation": "did not hold"}
+    assert "+12.0 % lies above our interval" in judged["ade20k_over_mobilenetv2"].ours
+    voc = {name: judge(segmentation.claims[name], scope, found).verdict for name, scope, found in
+           segmentation.judge_scores(segmentation.configure("smoke", dataset="voc"), scores)}
+    assert voc == {"voc_over_mobilevit": "not testable here", "voc_over_mobilenetv2": "held",
+                   "s1_segmentation": "did not hold"}
+    two_seeds = segmentation.judge_scores(config, {name: values[:2] for name, values in scores.items()})
+    assert {judge(segmentation.claims[name], scope, found).verdict for name, scope, found in two_seeds} == {
+        "not enough data"}

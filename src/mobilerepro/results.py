@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -72,3 +73,8 @@ def write_csv(path: Path, frame) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex): the identity of a weights file or a shard."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

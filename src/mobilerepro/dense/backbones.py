@@ -4,14 +4,20 @@ form for latency."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from mmdet.registry import MODELS as MMDET_MODELS
+from mmengine.hooks import Hook
 from mmengine.model import BaseModule
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import Registry
 from mmseg.registry import MODELS as MMSEG_MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mobilerepro import MobileReproError
 from mobilerepro.models import model_names
+from mobilerepro.models.pretrained import read_state_dict
 from mobilerepro.models.zoo import build_classifier
 from mobilerepro.reparam import reparameterize_model
 
@@ -19,6 +25,7 @@ SCOPE = "mobilerepro"
 # Children of mmdet's and mmseg's MODELS: `type='mobilerepro.MobileOne'` resolves in either tree.
 DET_MODELS = Registry("model", parent=MMDET_MODELS, scope=SCOPE)
 SEG_MODELS = Registry("model", parent=MMSEG_MODELS, scope=SCOPE)
+HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope=SCOPE)  # `type='mobilerepro.BackboneCheckpointHook'`
 
 
 def register(cls):
@@ -46,9 +53,9 @@ class ZooBackbone(BaseModule):
         name = prefix + variant
         body = build_classifier(name, num_classes=1, output_stride=output_stride, **options)
         kept = {info["module"].split(".")[0] for info in body.feature_info}
-        for child, _ in list(body.named_children()):
-            if child not in kept:  # the classifier head is not part of a backbone
-                delattr(body, child)
+        self.dropped_children = tuple(child for child, _ in body.named_children() if child not in kept)
+        for child in self.dropped_children:  # the classifier head is not part of a backbone
+            delattr(body, child)
         self.body = reparameterize_model(body.eval(), inplace=True) if deploy else body
         points = len(body.feature_info)
         self.out_indices = tuple(range(1, points)) if out_indices is None else tuple(out_indices)
@@ -108,3 +115,47 @@ class MobileNetV4(ZooBackbone):
     the ends of the spec's stages."""
 
     family = "mnv4"
+
+
+def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | Path) -> int:
+    """Load `checkpoint` into `backbone` (a zoo backbone or an OpenMMLab one, e.g. mmdet's MobileNetV2), strictly:
+    a state dict, or a training checkpoint (ours: its EMA weights, else its model; timm's or mmpretrain's: under
+    `state_dict`), read with `weights_only=True`. Its keys may be the backbone's own, a zoo classifier's (a zoo
+    backbone keeps its layers under `body.` and drops the classifier's head) or an OpenMMLab classifier's (under
+    `backbone.`). Missing, unexpected or misshapen keys are one line. Returns the number of tensors loaded."""
+    state = read_state_dict(checkpoint, "backbone", containers=("ema", "state_dict", "model"))
+    state = {key.removeprefix("module."): value for key, value in state.items()}
+    expected = backbone.state_dict()
+    dropped = tuple(f"body.{child}." for child in getattr(backbone, "dropped_children", ()))
+    readings = [state, {f"body.{key}": value for key, value in state.items()},
+                {key.removeprefix("backbone."): value for key, value in state.items() if key.startswith("backbone.")}]
+    mapped = max(readings, key=lambda reading: len(expected.keys() & reading.keys()))
+    mapped = {key: value for key, value in mapped.items() if not key.startswith(dropped) or key in expected}
+    missing = sorted(expected.keys() - mapped.keys())
+    unexpected = sorted(mapped.keys() - expected.keys())
+    misshapen = sorted(key for key in expected.keys() & mapped.keys() if expected[key].shape != mapped[key].shape)
+    if missing or unexpected or misshapen:
+        parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("of another shape", misshapen)) if keys]
+        raise MobileReproError(f"the weights in {checkpoint} do not fit the {type(backbone).__name__} backbone: "
+                               f"{', '.join(parts)} keys")
+    backbone.load_state_dict(mapped, strict=True)
+    return len(mapped)
+
+
+@HOOKS.register_module()
+class BackboneCheckpointHook(Hook):
+    """Loads a backbone's ImageNet weights when a run starts from scratch (not when it resumes: the resumed
+    checkpoint holds the fine-tuned ones), through `load_backbone_weights` — never mmengine's loader, which reads
+    checkpoints without `weights_only`."""
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, checkpoint: str | Path):
+        self.checkpoint = str(checkpoint)
+
+    def before_train(self, runner) -> None:
+        if runner.iter == 0:
+            model = runner.model.module if hasattr(runner.model, "module") else runner.model
+            loaded = load_backbone_weights(model.backbone, self.checkpoint)
+            runner.logger.info(f"backbone: {loaded} tensors from {self.checkpoint}")

@@ -26,6 +26,7 @@ from mmengine.config import Config
 from mobilerepro import MobileReproError, paper
 from mobilerepro.dense import networks, training
 from mobilerepro.launch import torchrun, under_torchrun
+from mobilerepro.models.pretrained import read_state_dict
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Schedule:
     warmup: tuple[float, str]  # (length, "iterations" | "epochs") of the linear warm-up before the cosine decay
     metric: str  # the key of the score in mmengine's metrics
     head_lr_multiplier: float = 1.0
+    final_lr: float = 0.0  # where the cosine ends
 
     @classmethod
     def from_data(cls, entry: dict) -> Schedule:
@@ -82,7 +84,7 @@ class Schedule:
         if value.get("momentum") is not None:
             optimizer["momentum"] = value["momentum"]
         return cls(entry["network"], entry["dataset"], value["epochs"], value["batch_size"], optimizer,
-                   tuple(value["warmup"]), entry["metric"], value["head_lr_multiplier"])
+                   tuple(value["warmup"]), entry["metric"], value["head_lr_multiplier"], value.get("final_lr", 0.0))
 
 
 SCHEDULES = {name: Schedule.from_data(entry) for name, entry in paper.load("dense_schedules").items()}
@@ -129,9 +131,11 @@ def world_size() -> int:
 
 def full_config(schedule_name: str, backbone: str, root: Path, work_dir: Path, seed: int = 0, *,
                 output_stride: int = 8, epochs: int | None = None, batch_size: int | None = None,
-                images: int | None = None) -> Config:
+                images: int | None = None, backbone_checkpoint: str | None = None) -> Config:
     """The mmengine config of one full-scale run. `epochs`, `batch_size` and `images` (the first N of each split)
-    shorten it for a check at tiny scale; a run's length otherwise is the schedule's."""
+    shorten it for a check at tiny scale; a run's length otherwise is the schedule's. `backbone_checkpoint`: the
+    backbone's ImageNet weights, loaded when the run starts (as the papers fine-tune ImageNet backbones); None
+    trains it from scratch."""
     if schedule_name not in SCHEDULES:
         raise MobileReproError(f"unknown schedule {schedule_name!r} (choose from: {', '.join(SCHEDULES)})")
     schedule = SCHEDULES[schedule_name]
@@ -173,11 +177,16 @@ def full_config(schedule_name: str, backbone: str, root: Path, work_dir: Path, s
         warmup = dict(type="LinearLR", start_factor=0.001, by_epoch=True, begin=0, end=cosine_start,
                       convert_to_iter_based=True)
     config.param_scheduler = [warmup, dict(type="CosineAnnealingLR", by_epoch=True, begin=cosine_start,
-                                           end=run_epochs, T_max=run_epochs - cosine_start, eta_min=0,
+                                           end=run_epochs, T_max=run_epochs - cosine_start,
+                                           eta_min=schedule.final_lr,
                                            convert_to_iter_based=True)]
     config.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, by_epoch=True, max_keep_ckpts=2,
                                            save_last=True)
     config.default_hooks.pop("visualization", None)
+    if backbone_checkpoint is not None:
+        read_state_dict(backbone_checkpoint, "backbone")  # a missing or unreadable file stops here, not at epoch 0
+        config.custom_hooks = [*config.get("custom_hooks", []),
+                               dict(type="mobilerepro.BackboneCheckpointHook", checkpoint=str(backbone_checkpoint))]
     cuda = _cuda()
     config.env_cfg = dict(cudnn_benchmark=cuda, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
                           dist_cfg=dict(backend="nccl" if cuda else "gloo"))
@@ -265,11 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, help="shorter than the schedule (a check, not the paper's run)")
     parser.add_argument("--batch-size", type=int, help="total batch, instead of the schedule's")
     parser.add_argument("--images", type=int, help="only the first N images of each split (a check)")
+    parser.add_argument("--backbone-checkpoint", help="the backbone's ImageNet weights (default: from scratch)")
     args = parser.parse_args(argv)
     try:
         metrics = run(args.schedule, args.backbone, args.data, args.work_dir, args.seed, gpus=args.gpus,
                       output_stride=args.output_stride, epochs=args.epochs, batch_size=args.batch_size,
-                      images=args.images)
+                      images=args.images, backbone_checkpoint=args.backbone_checkpoint)
     except MobileReproError as error:
         sys.exit(f"error: {error}")
     if not under_torchrun():

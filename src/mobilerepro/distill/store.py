@@ -31,7 +31,7 @@ import torch
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.data.datasets import SampleList, sample_seed
-from mobilerepro.results import write_atomically
+from mobilerepro.results import file_sha256, write_atomically
 
 STORE_SCHEMA = "mobilerepro-soft-labels/1"
 ARRAYS = ("replica", "image", "seed", "partner", "lam", "top_classes", "top_probs")
@@ -109,10 +109,6 @@ def augmented(samples: SampleList, augmentation: Augmentation, replica: int, ind
     with Image.open(buffer) as decoded:
         pixels = v2.functional.pil_to_tensor(decoded.convert("RGB"))
     return pixels, {"seed": seed, "partner": partner, "lam": lam}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _header(teacher: str, augmentation: Augmentation, samples: SampleList, replicas: int, world: int,
@@ -196,7 +192,7 @@ def finalize(folder: Path) -> dict:
         with np.load(path) as shard:
             np.add.at(seen, (shard["replica"], shard["image"]), 1)
             count = len(shard["image"])
-        shards.append({"file": path.name, "records": count, "sha256": _sha256(path)})
+        shards.append({"file": path.name, "records": count, "sha256": file_sha256(path)})
     missing, doubled = int((seen == 0).sum()), int((seen > 1).sum())
     if missing or doubled:
         raise MobileReproError(f"the soft-label store {folder} is not complete: {missing} records missing, {doubled} "
@@ -225,7 +221,7 @@ class SoftLabels(torch.utils.data.Dataset):
         columns = {name: [] for name in ARRAYS}
         for entry in manifest["shards"]:
             shard_path = self.folder / entry["file"]
-            if not shard_path.exists() or _sha256(shard_path) != entry["sha256"]:
+            if not shard_path.exists() or file_sha256(shard_path) != entry["sha256"]:
                 raise MobileReproError(f"shard {shard_path} is missing or damaged (its checksum differs from the "
                                        "manifest's): write the store again")
             with np.load(shard_path) as shard:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from mobilerepro import MobileReproError
 from mobilerepro.data.datasets import ImageDataset, SampleList, collate_skipping
 from mobilerepro.data.transforms import EvalTransform, TrainTransform
-from mobilerepro.models.pretrained import LITE0_NORMALISATION, efficientnet_lite0
+from mobilerepro.models.pretrained import LITE0_NORMALISATION, efficientnet_lite0, read_state_dict
 from mobilerepro.results import write_json
 from mobilerepro.train.evaluate import evaluate
 from mobilerepro.train.trainer import atomic_save
@@ -58,21 +58,13 @@ def timm_teacher(checkpoint: str | Path, model_name: str, classes: int):
     from timm.data import resolve_data_config
     from torchvision.transforms import v2
 
-    checkpoint = Path(checkpoint).expanduser()
-    if not checkpoint.is_file():
+    if not Path(checkpoint).expanduser().is_file():
         raise MobileReproError(f"teacher checkpoint {str(checkpoint)!r} does not exist (TEACHER=/path/to/checkpoint)")
     if not timm.is_model(model_name):
         raise MobileReproError(f"{model_name!r} is not a timm model (TEACHER_MODEL=<timm name>, e.g. "
                                "tf_efficientnet_l2)")
     teacher = timm.create_model(model_name, pretrained=False, num_classes=classes)
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a file that is no weights-only checkpoint
-        raise MobileReproError(f"{checkpoint} is not a checkpoint torch.load(weights_only=True) reads: "
-                               f"{str(error).splitlines()[0]}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
+    state = read_state_dict(checkpoint, "teacher")
     try:
         teacher.load_state_dict(state)
     except RuntimeError as error:

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mobilerepro import MobileReproError
+from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments.latency import Candidate, LatencyConfig, LatencyExperiment, LatencyResult
 from mobilerepro.measure.stats import mean_with_ci, t_test_p
 from mobilerepro.report import save_figure
@@ -38,6 +38,8 @@ class DenseConfig(LatencyConfig):
     coreml_export: bool = True
     train_full_scale: bool = False
     seeds: list[int] | None = None
+    backbone_checkpoints: dict[str, str] | None = None  # full scale: each backbone's ImageNet weights
+    from_scratch: bool = False
     gpus: int = 1
 
 
@@ -53,9 +55,17 @@ def gain_interval(ours: list[float], reference: float | list[float], label: str)
 
 
 def best_mobileone(scores: dict[str, list[float]]) -> str | None:
-    """The MobileOne backbone with the highest mean score ("best MobileOne": the paper does not say which)."""
-    ranked = {name: np.mean(values) for name, values in scores.items() if name.startswith("mobileone_")}
-    return max(ranked, key=ranked.get) if ranked else None
+    """Tab. 11's "best MobileOne", fixed before any run (`mobileone.yaml` table11_best_variant, a choice: the paper
+    does not say which; picking the highest score after seeing the runs would bias every gain upwards); None when it
+    was not trained."""
+    best = paper.value(paper.load("mobileone")["table11_best_variant"])
+    return best if best in scores else None
+
+
+# Why a gain over a baseline published from another pipeline is not judged.
+OTHER_PIPELINE = ("{label} is not trained in this run (it is no OpenMMLab backbone here): its published score comes "
+                  "from another pipeline (ml-cvnets), and a gain over it would mix pipelines; only backbones trained "
+                  "in the same run, paired by seed, are compared")
 
 
 class DenseResult(LatencyResult):
@@ -147,12 +157,22 @@ class DenseExperiment(LatencyExperiment):
             raise MobileReproError("full-scale training needs at least one seed and one GPU (gpus >= 1)")
         return super().validate(config)
 
-    def measure(self, config: DenseConfig, directory: Path, progress: bool):
-        if config.train_full_scale:  # the data first: a missing dataset stops the run before any work
-            from mobilerepro.data import data_root
-            from mobilerepro.dense import full_scale
+    def check_full_scale(self, config: DenseConfig) -> None:
+        """Before any work: the dataset's layout, and ImageNet weights for every backbone (unless from scratch)."""
+        from mobilerepro.data import data_root
+        from mobilerepro.dense import full_scale
 
-            full_scale.check_layout(full_scale.SCHEDULES[self.full_schedule(config)].dataset, data_root())
+        full_scale.check_layout(full_scale.SCHEDULES[self.full_schedule(config)].dataset, data_root())
+        missing = [b for b in config.backbones if b not in (config.backbone_checkpoints or {})]
+        if not config.from_scratch and missing:
+            raise MobileReproError(
+                "the full profile fine-tunes ImageNet backbones, as the papers do: no weights for "
+                f"{', '.join(missing)} (-p backbone_checkpoints '{{name: /path/to/weights, ...}}': ours, timm's or "
+                "mmpretrain's state dict; or -p from_scratch true)")
+
+    def measure(self, config: DenseConfig, directory: Path, progress: bool):
+        if config.train_full_scale:  # a missing dataset or backbone weights stop the run before any work
+            self.check_full_scale(config)
         outcome = super().measure(config, directory, progress)
         if config.train_full_scale:
             scores = self.train_full_scale(config, progress)
@@ -166,17 +186,20 @@ class DenseExperiment(LatencyExperiment):
         """Held-out score (percent) of every backbone and seed, each run in its own resumable folder."""
         from mobilerepro.data import data_root
         from mobilerepro.dense import full_scale
-        from mobilerepro.results import results_root
+        from mobilerepro.results import file_sha256, results_root
 
         name = self.full_schedule(config)
         schedule = full_scale.SCHEDULES[name]
         options = {"output_stride": getattr(config, "output_stride", 8)}
         scores = {}
         for backbone in config.backbones:
+            checkpoint = None if config.from_scratch else config.backbone_checkpoints[backbone]
+            start = "scratch" if checkpoint is None else f"from-{file_sha256(checkpoint)[:12]}"
             for seed in config.seeds:
-                folder = results_root() / "dense_full_scale" / name / f"{backbone}-os{options['output_stride']}-{seed}"
+                folder = (results_root() / "dense_full_scale" / name
+                          / f"{backbone}-os{options['output_stride']}-{start}-{seed}")
                 metrics = full_scale.run(name, backbone, data_root(), folder, seed, gpus=config.gpus,
-                                         progress=progress, **options)
+                                         progress=progress, backbone_checkpoint=checkpoint, **options)
                 scores.setdefault(backbone, []).append(full_scale.score_percent(metrics, schedule))
         return scores
 

@@ -8,6 +8,9 @@ Its weights come from TensorFlow: the model expects `(x - 127) / 128` on 0..255 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 
 from mobilerepro import MobileReproError
@@ -39,3 +42,21 @@ def efficientnet_lite0() -> torch.nn.Module:
     state = torch.load(weights, weights_only=True, map_location="cpu")
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def read_state_dict(checkpoint: str | Path, what: str, containers: Sequence[str] = ("state_dict", "model")) -> dict:
+    """The state dict in `checkpoint` (a state dict, or a training checkpoint holding one under the first of
+    `containers` it has), read with `torch.load(weights_only=True)`; a missing or unreadable file is one line naming
+    `what` it was meant to be."""
+    checkpoint = Path(checkpoint).expanduser()
+    if not checkpoint.is_file():
+        raise MobileReproError(f"{what} checkpoint {str(checkpoint)!r} does not exist")
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a file that is no weights-only checkpoint
+        raise MobileReproError(f"{checkpoint} is not a checkpoint torch.load(weights_only=True) reads: "
+                               f"{str(error).splitlines()[0]}") from None
+    for key in containers:
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            return state[key]
+    return state
