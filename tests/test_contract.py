@@ -17,7 +17,7 @@ from mobilerepro.verdicts import VERDICT_WORDS
 
 IDS = list(experiments.registry())
 ENVIRONMENT_KEYS = {"cpu", "cpu_count", "threads", "os", "python", "packages", "git_commit", "profile", "timestamp"}
-VERDICT_KEYS = {"claim_id", "claim", "provenance", "scope", "ours", "verdict", "n", "rule"}
+VERDICT_KEYS = {"claim_id", "claim", "provenance", "scope", "ours", "verdict", "n", "rule", "rows"}
 # What a chapter notebook's code cells may do besides its parameters cell: fetch the result, then show parts of it.
 # Plus the result's `*_markdown()` texts: prose the library holds once for the chapters that share it.
 ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_figure", "show_markdown", "globals"}

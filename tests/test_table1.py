@@ -99,3 +99,26 @@ def test_ctrl_c_during_timing_keeps_the_measurements(tmp_path):
     rows = pd.read_csv(tmp_path / "out" / TABLE1.files["rows"])
     ok = rows[rows.status == "ok"]
     assert (ok.rounds_completed < 100000).all() and (ok.n > 0).all()
+
+
+def test_tab9_headline_comparisons_are_latency_ratios_per_backend():
+    """S1 / MobileNetV2 timed with separated spreads: shown faster, the paper's ratio beside; S3 / EfficientNet-B0
+    with overlapping spreads: inconclusive; Mobile-Former is not in the zoo: not testable, with the reason."""
+    from mobilerepro import claims
+    from mobilerepro.experiments.table1 import headline_evidence
+    from mobilerepro.verdicts import judge
+
+    rows = [("mobileone_s1", 1.0, 0.9, 1.1), ("mobilenet_v2", 1.5, 1.4, 1.6),
+            ("mobileone_s3", 2.0, 1.8, 2.4), ("efficientnet_b0", 2.1, 1.9, 2.3)]
+    frame = pd.DataFrame([{"model": m, "backend": "torch", "status": "ok", "median_ms": med, "p10_ms": p10,
+                           "p90_ms": p90, "n": 75} for m, med, p10, p90 in rows])
+    found = {(name, scope): evidence for name, scope, evidence in headline_evidence(frame)}
+    assert set(found) == {("s1_vs_mobilenetv2", "torch"), ("s3_vs_efficientnet_b0", "torch"),
+                          ("s4_vs_mobileformer", "any backend")}
+    s1 = found["s1_vs_mobilenetv2", "torch"]
+    assert (s1.estimate, s1.low, s1.high) == pytest.approx((1.0 / 1.5 - 1, 0.9 / 1.6 - 1, 1.1 / 1.4 - 1))
+    verdict = judge(claims.get("mobileone/table1/s1_vs_mobilenetv2"), "torch", s1)
+    assert verdict.verdict == "held" and "-9.2 % lies" in verdict.ours
+    assert judge(claims.get("mobileone/table1/s3_vs_efficientnet_b0"), "torch",
+                 found["s3_vs_efficientnet_b0", "torch"]).verdict == "inconclusive"
+    assert "Mobile-Former is in neither timm nor torchvision" in found["s4_vs_mobileformer", "any backend"].reason

@@ -12,7 +12,9 @@ a section's `claims:` maps a name to a claim::
              bounds: {provenance: choice, text: "Evans (1996)'s verbal bands"}}
 
 The claim's id is `<paper>/<section>/<name>`; the chapter that judges it is the experiment `<paper>/<section>`. A
-claim without `test` is context for a chapter not yet written (the dashboard lists it as such). Test fields:
+claim without `test` is context for a chapter not yet written (the dashboard lists it as such), or, with
+`not_testable: "why"`, a claim no chapter here can test (hardware, data or a model the project does not
+have). Test fields:
 `kind` (interval | direction | separated | tolerance, see `mobilerepro.verdicts`), `min_n` (the least evidence:
 models, seeds, samples, images; at least 3 for a direction claim), `held` / `not_held` regions (interval),
 `direction` (direction, separated: greater | less; tolerance: both | at_least), `negligible` (direction: an
@@ -130,6 +132,7 @@ class Claim:
     provenance: str
     tested_as: str
     test: ClaimTest | None
+    not_testable: str = ""  # why no chapter of this project can test the claim (hardware, data, a missing model)
 
     @property
     def experiment(self) -> str:
@@ -236,8 +239,10 @@ def parse_claim(paper_id: str, section: str, name: str, entry: dict) -> Claim:
     test = parse_test(entry.get("test"), claim_id)
     if test is not None and "tested_as" not in entry:
         raise ClaimError(f"claim {claim_id}: a judged claim says what is tested (tested_as)")
+    if test is not None and entry.get("not_testable"):
+        raise ClaimError(f"claim {claim_id}: a claim with a test is judged; not_testable is for one without")
     return Claim(claim_id, paper_id, section, entry["where"], entry["text"], entry["provenance"],
-                 entry.get("tested_as", entry["text"]), test)
+                 entry.get("tested_as", entry["text"]), test, str(entry.get("not_testable", "")))
 
 
 @cache

@@ -29,6 +29,9 @@ def claims_table() -> pd.DataFrame:
     for claim in claims.all_claims().values():
         base = {"claim": claim.id, "paper": claim.paper, "where": claim.where, "provenance": claim.provenance,
                 "statement": claim.text, "tested_as": claim.tested_as if claim.test else "", "chapter": ""}
+        if claim.not_testable:
+            records.append({**base, "status": f"not testable here: {claim.not_testable}"})
+            continue
         try:
             experiment = experiments.get(claim.experiment)
         except MobileReproError:

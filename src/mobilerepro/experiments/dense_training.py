@@ -58,8 +58,12 @@ class DenseTrainingResult(Result):
                             "train minutes (all seeds)": group.seconds.sum(min_count=len(group)) / 60})
         return pd.DataFrame.from_records(records)
 
+    def memorisation_table(self) -> pd.DataFrame:
+        """The memorisation runs (trained and scored on the same images), where the chapter has them."""
+        return pd.DataFrame.from_records(self.summary.get("memorisation", [])).drop(columns="run", errors="ignore")
+
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"scores": self.scores_table()}
+        return {"scores": self.scores_table(), "memorisation": self.memorisation_table()}
 
     setup_title = "Setup (reduced scale)"
 

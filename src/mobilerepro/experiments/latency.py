@@ -32,7 +32,7 @@ from mobilerepro.export.onnx import one_line
 from mobilerepro.measure.complexity import LayerCost, count_params, layer_costs
 from mobilerepro.measure.latency import BACKENDS, CPU_BACKENDS, TimingPlan, get_backend, measure_latency, time_callables
 from mobilerepro.measure.roofline import MachinePeaks, calibration_kernels, calibration_runners, heaviest_convolutions
-from mobilerepro.verdicts import Spreads
+from mobilerepro.verdicts import Interval, NotTestable, Spreads
 
 ALL_BACKENDS = ["torch", "onnxruntime", "openvino", "cuda", "coreml"]
 LATENCY_STATISTICS = ("min", "median")
@@ -186,7 +186,9 @@ class LatencyExperiment(Experiment):
                         record.update(coreml_census(model, candidate.input_size, Path(scratch) / candidate.name))
                     prepared[candidate.name] = Prepared(model, candidate.input_size, layers)
                 records.append(record)
-        kernels = calibration_kernels(heaviest_convolutions([(p.model, p.input_size) for p in prepared.values()]))
+        smoke = config.profile == "smoke"  # its numbers mean nothing: one calibration kernel of each kind
+        kernels = calibration_kernels([] if smoke else heaviest_convolutions(
+            [(p.model, p.input_size) for p in prepared.values()]), minimal=smoke)
         calibration = calibration_runners([b for b in config.backends if b in CPU_BACKENDS] or ["torch"],
                                           config.threads, kernels)
         measurements = {(m.model, m.backend): m for m in measure_latency(
@@ -244,6 +246,27 @@ def spread_evidence(frame: pd.DataFrame, backend: str, key: str, candidate: str,
     return Spreads((c.p10_ms, c.p90_ms), (r.p10_ms, r.p90_ms), int(min(c.n, r.n)),
                    f"{candidate} p10-p90 {c.p10_ms:.3g}-{c.p90_ms:.3g} ms vs {reference} "
                    f"{r.p10_ms:.3g}-{r.p90_ms:.3g} ms")
+
+
+def ratio_evidence(frame: pd.DataFrame, backend: str, key: str, candidate: str, reference: str) -> Interval | None:
+    """`candidate`'s latency relative to `reference`'s on `backend` as a relative change: the medians' ratio - 1, with
+    the interval the two p10-p90 spreads allow (p10 / p90 to p90 / p10, - 1); None when either was not timed there.
+    For a claim "A is x % faster than B", judged on its direction with the published ratio beside."""
+    ok = frame[(frame.backend == backend) & (frame.status == "ok")].set_index(key)
+    if candidate not in ok.index or reference not in ok.index:
+        return None
+    c, r = ok.loc[candidate], ok.loc[reference]
+    ratio, low, high = c.median_ms / r.median_ms, c.p10_ms / r.p90_ms, c.p90_ms / r.p10_ms
+    return Interval(ratio - 1, low - 1, high - 1, int(min(c.n, r.n)),
+                    f"{candidate} / {reference} latency {ratio:.2f}x (medians; spreads allow {low:.2f}-{high:.2f}x)")
+
+
+def ratio_claim_evidence(claim: str, frame: pd.DataFrame, key: str, candidate: str, reference: str) -> list:
+    """A latency-ratio claim's evidence on every CPU backend that timed both; not testable when none did (e.g. a
+    run over a subset of the models)."""
+    found = [(claim, backend, evidence) for backend in CPU_BACKENDS
+             if (evidence := ratio_evidence(frame, backend, key, candidate, reference)) is not None]
+    return found or [(claim, "this run", NotTestable(f"{candidate} and {reference} were not both timed in this run"))]
 
 
 class LatencyResult(Result):

@@ -23,6 +23,7 @@ from mobilerepro.experiments.latency import (
     LatencyConfig,
     LatencyExperiment,
     LatencyResult,
+    ratio_claim_evidence,
     timing_profiles,
     zoo_candidate,
 )
@@ -156,6 +157,7 @@ class Table6(LatencyExperiment):
             params_m, macs_m = row.params / 1e6, row.macs / 1e6
             evidence.append(("printed_params", row.model, Value(params_m, f"{params_m:.2f} M")))
             evidence.append(("printed_macs", row.model, Value(macs_m, f"{macs_m:.0f} M at {row.input} px")))
+        evidence += ratio_claim_evidence("conv_m_faster_than_s4", frame, "model", "mnv4_conv_m", "mobileone_s4")
         return {"rank_agreement": agreement}, evidence
 
     def figure(self, result: Table6Result, path: Path) -> None:

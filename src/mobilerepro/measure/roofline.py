@@ -89,12 +89,16 @@ def conv_kernel(cin: int, cout: int, k: int, hw: int, groups: int) -> Kernel:
     return Kernel("conv", (cin, cout, k, hw, groups), weights * hw * hw, 4 * (weights + activations))
 
 
-def calibration_kernels(convolutions: Sequence[tuple] = ()) -> list[Kernel]:
+def calibration_kernels(convolutions: Sequence[tuple] = (), *, minimal: bool = False) -> list[Kernel]:
     """Every kernel the peaks are measured with: the fixed set above and `convolutions` (e.g. the heaviest of the
-    models being timed, `heaviest_convolutions`), each once."""
-    kernels = [Kernel("gemm", (n,), n**3, 3 * n * n * 4) for n in GEMM_SIZES]
-    kernels += [conv_kernel(*shape) for shape in dict.fromkeys([*CONVOLUTIONS, *convolutions])]
-    kernels += [Kernel("copy", (kb,), 0, 2 * kb * 1024) for kb in COPY_KILOBYTES]  # read + write
+    models being timed, `heaviest_convolutions`), each once. `minimal`: one kernel of each kind, for a smoke run
+    (whose numbers mean nothing) to exercise the path quickly."""
+    gemms, convs, copies = GEMM_SIZES, [*CONVOLUTIONS, *convolutions], COPY_KILOBYTES
+    if minimal:
+        gemms, convs, copies = gemms[:1], convs[:1], copies[2:3]
+    kernels = [Kernel("gemm", (n,), n**3, 3 * n * n * 4) for n in gemms]
+    kernels += [conv_kernel(*shape) for shape in dict.fromkeys(convs)]
+    kernels += [Kernel("copy", (kb,), 0, 2 * kb * 1024) for kb in copies]  # read + write
     return kernels
 
 
@@ -158,8 +162,9 @@ class MachinePeaks:
                 by_backend[backend] = max(by_backend.get(backend, 0.0), kernel.macs / seconds)
         if not by_backend or not any(r["byte_per_s"] for r in records):
             raise MobileReproError("the roofline needs at least one compute kernel and one copy that ran")
-        largest_copy = max((k for k in kernels.values() if k.kind == "copy"), key=lambda k: k.bytes).name
-        dram = [r["byte_per_s"] for r in records if r["kernel"] == largest_copy]
+        largest_copy = max((k for k in kernels.values() if k.kind == "copy"), key=lambda k: k.bytes)
+        dram = [r["byte_per_s"] for r in records if r["kernel"] == largest_copy.name
+                and largest_copy.bytes >= 2 * COPY_KILOBYTES[-1] * 1024]
         return cls(max(by_backend.values()), max(r["byte_per_s"] for r in records), threads, by_backend, records,
                    max(dram) if dram else None)
 
