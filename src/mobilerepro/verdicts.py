@@ -196,9 +196,9 @@ def consistency(paper_effect: float, low: float, high: float) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "no interval to compare with"
     if paper_effect < low:
-        return "below our interval (we measure a larger effect)"
+        return "below our interval"
     if paper_effect > high:
-        return "above our interval (we measure a smaller effect)"
+        return "above our interval"
     return "inside our interval"
 
 
