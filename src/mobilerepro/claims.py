@@ -86,9 +86,9 @@ class ClaimTest:
     def _describe(self, family: int) -> str:
         if self.kind == "direction":
             side, other = ("above", "below") if self.direction == "greater" else ("below", "above")
-            shown = (f"Holm-adjusted p ≤ {FAMILY_ALPHA:g} over the chapter's {family} paired contrasts, or the 95 % "
+            shown = (f"Holm-adjusted p ≤ {FAMILY_ALPHA:g} over the chapter's {family} paired contrasts, or the "
                      "interval excluding zero where the evidence has no p-value" if family > 1 else
-                     "the 95 % interval excludes zero")
+                     "its interval excludes zero")
             rule = f"held if the effect is shown {side} zero ({shown}); did not hold if shown {other} zero"
             if self.negligible:
                 rule += (" or if the whole interval lies in the negligible region "
