@@ -298,14 +298,7 @@ def measure_latency(
                     measurements[key] = Measurement(model_name, backend.name, "ok")
                 preparing.update()
         preparing.close()
-        for key, runner in (beside or {}).items():
-            try:
-                for _ in range(max(plan.warmup, 1)):
-                    runner()
-            except Exception as error:  # noqa: BLE001 - recorded like a model's failure
-                measurements[key] = Measurement(*key, "failed", one_line(error))
-            else:
-                runners[key], measurements[key] = runner, Measurement(*key, "ok")
+        _warm_up(beside or {}, runners, measurements, plan)
         _timed_rounds(runners, measurements, plan, progress)
     return list(measurements.values())
 
@@ -314,20 +307,24 @@ def time_callables(calls: dict[str, Callable[[], object]], label: str, plan: Tim
                    progress: bool = True) -> list[Measurement]:
     """Time plain Python callables (e.g. post-processing on fixed inputs) with the same plan, thread pinning and
     interleaved rounds as the models; `label` is the backend column of their rows."""
-    measurements = {}
+    measurements, runners = {}, {}
     with torch_threads(plan.threads):
-        runners = {}
-        for name, call in calls.items():
-            try:
-                for _ in range(max(plan.warmup, 1)):
-                    call()
-            except Exception as error:  # noqa: BLE001 - the row records why
-                measurements[(name, label)] = Measurement(name, label, "failed", one_line(error))
-            else:
-                runners[(name, label)] = call
-                measurements[(name, label)] = Measurement(name, label, "ok")
+        _warm_up({(name, label): call for name, call in calls.items()}, runners, measurements, plan)
         _timed_rounds(runners, measurements, plan, progress)
     return list(measurements.values())
+
+
+def _warm_up(calls: dict[tuple[str, str], Runner], runners: dict, measurements: dict, plan: TimingPlan) -> None:
+    """Run each (name, backend) call the plan's warm-up times: one that raises is recorded as failed with why, the
+    others join `runners` for the timed rounds."""
+    for key, call in calls.items():
+        try:
+            for _ in range(max(plan.warmup, 1)):
+                call()
+        except Exception as error:  # noqa: BLE001 - the row records why; the others go on
+            measurements[key] = Measurement(*key, "failed", one_line(error))
+        else:
+            runners[key], measurements[key] = call, Measurement(*key, "ok")
 
 
 def _refresh_interval() -> float:
