@@ -70,12 +70,9 @@ dense-setup: $(DENSE_STAMP) ## mmcv (built once per machine, cached), mmdet, mms
 data: $(STAMP) ## prepare datasets: [DATASET="cifar10 imagenet ..."] [SOURCE=folder with the archives or your copy]
 	$(PY) -m mobilerepro data $(DATASET) $(if $(SOURCE),--source $(SOURCE))
 
-# The chapters built on mmdet/mmseg (the registry's `needs_dense_stack`; a contract test keeps the list in step).
-DENSE_TARGETS := replicate-table11-detection replicate-table11-segmentation replicate-mnv4-table7 \
-                 replicate-coco128-detection replicate-small-segmentation
-$(DENSE_TARGETS): $(DENSE_STAMP)
-
+# A chapter built on mmdet/mmseg (its experiment says `needs_dense_stack`) gets the dense stack first.
 replicate-%: $(STAMP)
+	@if $(PY) -m mobilerepro experiments --needs-dense-stack $* 2>/dev/null; then $(MAKE) --no-print-directory dense-setup; fi
 	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
 replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run)

@@ -64,8 +64,8 @@ class TreeMemory:
         self._thread.join()
 
 
-def config_for(task: str, folder: Path, epochs: int, batch_size: int, workers: int):
-    budget = training.Budget(epochs, batch_size)
+def config_for(task: str, folder: Path, epochs: int, batch_size: int, workers: int, images: int | None = None):
+    budget = training.Budget(epochs, batch_size, images=images)
     if task == "detection":
         config = training.detection_config("mobileone_s0", resolve(training.DETECTION_DATA), folder, budget, 0)
     else:
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="data-loading processes of both loops")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--images", type=int, default=None, help="only the first N images: a check that it runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from mmengine.hooks import Hook
@@ -108,8 +109,9 @@ def main() -> None:
 
     rates = {"runner": [], "bare loop": []}
     with tempfile.TemporaryDirectory() as scratch:
-        config = config_for(args.task, Path(scratch) / "runner", args.rounds + 1, args.batch_size, args.workers)
-        bare_config = config_for(args.task, Path(scratch) / "bare", 1, args.batch_size, args.workers)
+        config = config_for(args.task, Path(scratch) / "runner", args.rounds + 1, args.batch_size, args.workers,
+                            args.images)
+        bare_config = config_for(args.task, Path(scratch) / "bare", 1, args.batch_size, args.workers, args.images)
         runner = Runner.from_cfg(config)
         networks.fix_ssd_predict(runner.model)
         torch.manual_seed(0)
@@ -145,7 +147,7 @@ def main() -> None:
                              "per_round": ratios},
         "peak_memory_tree_gib": {key: value / 2**30 for key, value in memory.peak.items()},
         "setup": {"backbone": "mobileone_s0", "batch_size": args.batch_size, "workers": args.workers,
-                  "threads": args.threads,
+                  "images": args.images, "threads": args.threads,
                   "network": "SSDLite-320 on COCO128" if args.task == "detection" else "DeepLabV3 OS8 on CamVid"},
         "environment": environment_stamp(profile="benchmark", threads=args.threads),
     }

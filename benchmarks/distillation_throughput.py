@@ -4,7 +4,7 @@ Three ways to train the same student (MNv4-Conv-S) on the same CIFAR-10 images, 
 rounds of `--steps` steps each:
 
 - hard labels: the image pipeline of plain training (Inception crop, flip, RandAugment l2m9) and cross-entropy;
-- stored labels: the records of a D1 soft-label store (`distill.store`), their pixels replayed from the stored seed
+- stored labels: the records of a D1 soft-label store (`data.soft_labels`), their pixels replayed from the stored seed
   (crop, RandAugment, JPEG round trip — the teacher's view), flipped, and the stored distribution as the target;
 - online teacher: the hard-label pipeline, plus a forward pass of the teacher (EfficientNet-Lite0's ImageNet
   backbone with a 10-class head) on every batch for its softmax.
@@ -30,9 +30,9 @@ from timm.loss import SoftTargetCrossEntropy
 from torch.utils.data import DataLoader
 
 from mobilerepro.data import resolve
+from mobilerepro.data import soft_labels as store
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, image_folder, split_per_class
 from mobilerepro.data.transforms import NORMALISATIONS, TrainTransform
-from mobilerepro.distill import store
 from mobilerepro.distill.teacher import lite0_teacher, teacher_input
 from mobilerepro.measure.environment import environment_stamp
 from mobilerepro.models import zoo

@@ -11,7 +11,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from mobilerepro import experiments
+from mobilerepro import MobileReproError, experiments, paper
 from mobilerepro.profiles import PROFILE_NAMES
 from mobilerepro.verdicts import VERDICT_WORDS
 
@@ -31,11 +31,67 @@ def strict_json(path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-def test_the_registry_holds_every_chapter_once():
-    assert len(IDS) == len(set(IDS)) >= 13
-    targets = [experiments.get(i).target for i in IDS]
-    assert len(targets) == len(set(targets))
-    assert all(experiments.get(t).id == i for t, i in zip(targets, IDS, strict=True))
+@pytest.mark.parametrize("experiment_id", IDS)
+def test_a_chapter_is_its_module_its_notebook_and_its_paper_data(experiment_id):
+    from mobilerepro.results import project_root
+
+    experiment = experiments.get(experiment_id)
+    module = project_root() / "src" / "mobilerepro" / "experiments" / f"{experiment_id}.py"
+    assert module.is_file() and experiment.notebook == project_root() / "notebooks" / f"{experiment_id}.ipynb"
+    assert experiment.notebook.is_file()
+    assert experiment.part == paper.family(experiment.paper)["title"]
+    assert experiments.get(experiment.target) is experiment
+
+
+CHAPTER = """
+from dataclasses import dataclass
+from mobilerepro.experiments._base import BaseConfig, Experiment
+
+
+class Toy(Experiment):
+    title = "a toy chapter"
+    profiles = {{"smoke": {{}}, "quick": {{}}, "full": {{}}}}{extra}
+
+
+EXPERIMENT = Toy()
+"""
+
+
+def toy_package(root, chapters: dict[str, str], name="toy_chapters"):
+    """A package of chapters laid out as `experiments/` is: {"mnv4/table99": extra class body}."""
+    import importlib
+    import sys
+
+    for chapter, extra in chapters.items():
+        family, module = chapter.split("/")
+        folder = root / name / family
+        folder.mkdir(parents=True, exist_ok=True)
+        (root / name / "__init__.py").touch()
+        (folder / "__init__.py").touch()
+        (folder / f"{module}.py").write_text(CHAPTER.format(extra=extra))
+    (root / name / "_template.py").write_text("EXPERIMENT = None\n")
+    sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_a_new_chapter_is_found_from_where_its_module_lies(tmp_path):
+    found = experiments.discover(toy_package(tmp_path, {"mnv4/table99": "", "mobileone/table1b": ""}))
+    assert [(e.id, e.target, e.part) for e in found] == [
+        ("mobileone/table1b", "table1b", paper.family("mobileone")["title"]),
+        ("mnv4/table99", "mnv4-table99", paper.family("mnv4")["title"])]
+
+
+def test_two_chapters_with_one_make_target_or_a_missing_profile_are_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="share a make target"):
+        experiments.discover(toy_package(tmp_path, {"mobileone/coreml": "", "deploy/coreml": ""}, "clash"))
+    missing = '\n    profiles = {"smoke": {}, "quick": {}}'
+    with pytest.raises(TypeError, match="must define the profiles"):
+        experiments.discover(toy_package(tmp_path, {"mobileone/table98": missing}, "unprofiled"))
+    with pytest.raises(MobileReproError, match="no paper data file"):
+        experiments.discover(toy_package(tmp_path, {"nowhere/table1": ""}, "unpapered"))
 
 
 @pytest.mark.parametrize("experiment_id", IDS)
@@ -70,9 +126,25 @@ def test_every_profile_configures_and_its_fields_are_the_notebooks(experiment_id
 
 
 @pytest.mark.parametrize("experiment_id", IDS)
-def test_every_judged_claim_of_the_chapter_exists(experiment_id):
+def test_the_notebooks_defaults_are_the_quick_profiles(experiment_id):
+    """A notebook run without parameters is `make replicate-X`: each default is None (the profile decides) or the
+    quick profile's value."""
     experiment = experiments.get(experiment_id)
-    assert all(claim.experiment == experiment.id for claim in experiment.claims.values())
+    quick = experiment.configure("quick").as_dict()
+    for name, parameter in papermill.inspect_notebook(str(experiment.notebook)).items():
+        default = ast.literal_eval(parameter["default"])
+        if name != "output_dir" and default is not None:
+            assert default == quick[name], (name, default, quick[name])
+
+
+def test_evidence_may_name_only_the_chapters_own_claims():
+    from mobilerepro.claims import ClaimError
+    from mobilerepro.verdicts import Value, judge_chapter
+
+    table1 = experiments.get("mobileone/table1").claims
+    foreign = next(iter(experiments.get("mnv4/table16").claims))
+    with pytest.raises(ClaimError, match="not one of this chapter's claims"):
+        judge_chapter(table1, [(foreign, "torch", Value(1.0, "1.0", n=3))])
 
 
 @pytest.mark.slow
@@ -115,10 +187,14 @@ def test_smoke_run_follows_the_contract(experiment_id, smoke_run):
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-def test_the_makefile_installs_the_dense_stack_for_exactly_the_chapters_that_need_it():
+@pytest.mark.parametrize("experiment_id", IDS)
+def test_make_installs_the_dense_stack_for_exactly_the_chapters_that_need_it(experiment_id):
+    from mobilerepro import cli
     from mobilerepro.results import project_root
 
-    makefile = (project_root() / "Makefile").read_text().replace("\\\n", " ")
-    listed = next(line for line in makefile.splitlines() if line.startswith("DENSE_TARGETS :="))
-    targets = set(listed.split(":=")[1].split())
-    assert targets == {f"replicate-{experiments.get(i).target}" for i in IDS if experiments.get(i).needs_dense_stack}
+    experiment = experiments.get(experiment_id)
+    rules = [line for line in (project_root() / "Makefile").read_text().splitlines()
+             if line and not line.startswith(("\t", "#"))]
+    assert not [line for line in rules if f"replicate-{experiment.target}" in line]  # read from the registry
+    answer = cli.main(["experiments", "--needs-dense-stack", experiment.target])
+    assert answer == (0 if experiment.needs_dense_stack else 1)

@@ -196,7 +196,7 @@ def test_segmenter_post_processing_is_what_predict_does_after_the_network():
 
 def test_a_dense_chapter_times_post_processing_apart_and_exports_every_network_to_core_ml(smoke_run):
     from mobilerepro import experiments
-    from mobilerepro.experiments.dense_latency import POST_PROCESSING
+    from mobilerepro.experiments._dense_latency import POST_PROCESSING
 
     result = experiments.get("mnv4/table7").load(smoke_run("mnv4/table7"))
     post = result.rows[result.rows.backend == POST_PROCESSING]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not stack.available(), reason="the dense stack i
 
 if stack.available():
     from mobilerepro.dense import full_scale, training
-    from mobilerepro.experiments.dense_latency import best_mobileone, gain_interval
+    from mobilerepro.experiments._dense_latency import best_mobileone, gain_interval
 
 
 def lay_out(root, name):

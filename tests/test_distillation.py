@@ -9,7 +9,7 @@ from timm.loss import SoftTargetCrossEntropy
 from train_helpers import CLASSES, tiny_train_config, write_image_folder
 
 from mobilerepro import MobileReproError
-from mobilerepro.distill import store
+from mobilerepro.data import soft_labels as store
 from mobilerepro.train import trainer
 
 

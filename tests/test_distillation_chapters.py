@@ -12,9 +12,10 @@ import torch
 from train_helpers import CLASSES, tiny_train_config, write_image_folder
 
 from mobilerepro import MobileReproError, experiments
-from mobilerepro.distill import pipeline, store
+from mobilerepro.data import soft_labels as store
+from mobilerepro.distill import pipeline
 from mobilerepro.distill.teacher import timm_teacher
-from mobilerepro.experiments.distillation import Comparison, paired_contrast, underfitting
+from mobilerepro.experiments._distillation import Comparison, paired_contrast, underfitting
 from mobilerepro.train import trainer
 
 TINY_TIMM = "mobilenetv3_small_050"

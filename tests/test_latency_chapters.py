@@ -7,8 +7,9 @@ import pytest
 from scipy import stats
 
 from mobilerepro import MobileReproError, experiments, paper
-from mobilerepro.experiments import mnv4_table2, mnv4_table6
-from mobilerepro.experiments.latency import spread_evidence
+from mobilerepro.experiments._latency import spread_evidence
+from mobilerepro.experiments.mnv4 import table2 as mnv4_table2
+from mobilerepro.experiments.mnv4 import table6 as mnv4_table6
 from mobilerepro.measure.complexity import measure_complexity
 from mobilerepro.models import mobilenetv4 as m4
 

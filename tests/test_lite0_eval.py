@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from mobilerepro import MobileReproError, experiments
 from mobilerepro.data.datasets import ImageDataset, collate_skipping, file_list
-from mobilerepro.experiments import lite0_eval
+from mobilerepro.experiments.pipeline import lite0_eval
 from mobilerepro.models.pretrained import efficientnet_lite0, efficientnet_lite0_weights_path
 from mobilerepro.train.evaluate import evaluate
 

@@ -72,6 +72,14 @@ def test_every_target_a_user_types_reaches_its_chapter():
         experiments.get(kept)
 
 
+def test_the_readmes_chapter_table_is_the_registry_in_book_order():
+    from mobilerepro import experiments
+
+    section = (ROOT / "README.md").read_text().split("## Targets", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `replicate-([a-z0-9-]+)` \|", section, re.MULTILINE)
+    assert listed == [e.target for e in experiments.registry().values()] + ["all"]
+
+
 def test_every_chapter_is_in_the_generated_table_of_contents():
     from mobilerepro import book, experiments
 

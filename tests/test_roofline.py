@@ -113,7 +113,7 @@ def test_a_timing_below_its_floor_is_a_calibration_error():
     """Constructed timings through the chapters' own row builder: a model timed faster than its floor raises the
     alarm in the rows, the notes and the roofline table; one at half its floor's speed does not."""
     from mobilerepro import experiments
-    from mobilerepro.experiments.latency import Candidate, LatencyResult
+    from mobilerepro.experiments._latency import Candidate, LatencyResult
     from mobilerepro.measure.latency import Measurement
 
     chapter = experiments.get("table1")

@@ -11,8 +11,8 @@ import torch
 from conftest import real_data
 
 from mobilerepro import MobileReproError
+from mobilerepro.data import soft_labels as store
 from mobilerepro.data.datasets import image_folder
-from mobilerepro.distill import store
 
 TEACHER_CODE = """
 import torch
@@ -61,7 +61,7 @@ WRITER = TEACHER_CODE + """
 import sys, time
 from pathlib import Path
 from mobilerepro.data.datasets import image_folder
-from mobilerepro.distill import store
+from mobilerepro.data import soft_labels as store
 every = image_folder(sys.argv[2])
 samples = every.subset(range(0, len(every), len(every) // 20), "20 images")
 def slow(pixels):

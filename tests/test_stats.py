@@ -2,9 +2,13 @@
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mobilerepro.measure.stats import mean_with_ci, summarize, wilson_interval
+from mobilerepro.measure.stats import mean_with_ci, paired_by_seed, summarize, wilson_interval
 
 
 def test_summary_of_one_to_five():
@@ -69,3 +73,16 @@ def test_wilson_interval_has_the_wilson_centre_and_width():
     low, high = wilson_interval(8, 10)
     assert (low, high) == pytest.approx((centre - half, centre + half), rel=1e-12)
     assert (low + high) / 2 == pytest.approx(centre) and (low + high) / 2 < 0.8  # pulled towards 1/2
+
+
+@given(st.lists(st.tuples(st.integers(-500, 500), st.integers(-500, 500)), min_size=1, max_size=8), st.randoms())
+def test_paired_by_seed_pairs_the_same_seed_whatever_the_row_order(values, random):
+    rows = [{"seed": seed, "arm": arm, "top1": value} for seed, pair in enumerate(values)
+            for arm, value in zip(("a", "b"), pair, strict=True)]
+    rows.append({"seed": len(values), "arm": "a", "top1": 99.0})  # a seed only one arm has is not a pair
+    random.shuffle(rows)
+    contrast = paired_by_seed(pd.DataFrame(rows), "top1", "a", "b")
+    assert contrast["seeds"] == len(values)
+    assert contrast["difference"] == pytest.approx(np.mean([a - b for a, b in values]), abs=1e-9)
+    if len(values) >= 2 and np.std([a - b for a, b in values]) > 1e-6:
+        assert contrast["ci_low"] <= contrast["difference"] <= contrast["ci_high"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mobilerepro import cli, experiments
-from mobilerepro.experiments.table1 import Table1
+from mobilerepro.experiments.mobileone.table1 import Table1
 from mobilerepro.verdicts import Interval, NotTestable
 
 TABLE1 = experiments.get("mobileone/table1")
@@ -105,7 +105,7 @@ def test_tab9_headline_comparisons_are_latency_ratios_per_backend():
     """S1 / MobileNetV2 timed with separated spreads: shown faster, the paper's ratio beside; S3 / EfficientNet-B0
     with overlapping spreads: inconclusive; Mobile-Former is not in the zoo: not testable, with the reason."""
     from mobilerepro import claims
-    from mobilerepro.experiments.table1 import headline_evidence
+    from mobilerepro.experiments.mobileone.table1 import headline_evidence
     from mobilerepro.verdicts import judge
 
     rows = [("mobileone_s1", 1.0, 0.9, 1.1), ("mobilenet_v2", 1.5, 1.4, 1.6),

@@ -8,8 +8,9 @@ from conftest import real_data
 from train_helpers import write_image_folder
 
 from mobilerepro import MobileReproError, experiments
-from mobilerepro.experiments import table9, training_ablation
-from mobilerepro.experiments.training_ablation import Arm, contrasts
+from mobilerepro.experiments import _training_ablation as training_ablation
+from mobilerepro.experiments._training_ablation import Arm, contrasts
+from mobilerepro.experiments.mobileone import table9
 
 TABLE5, TABLE6, TABLE8 = (experiments.get(f"mobileone/table{n}") for n in (5, 6, 8))
 
@@ -180,7 +181,7 @@ def test_table9_judges_the_ema_weights_of_a_run_that_saw_all_of_imagenet_every_e
     dataset's size; a full run is judged on its EMA top-1, not the raw weights'."""
     from types import SimpleNamespace
 
-    from mobilerepro.experiments import table9
+    from mobilerepro.experiments.mobileone import table9
 
     finished = SimpleNamespace(final={"val_top1": 70.0, "ema_top1": 71.2}, summary={
         "data": {"train_images": table9.IMAGENET_TRAIN_IMAGES, "train": "imagenet/train"},
@@ -194,7 +195,7 @@ def test_table9_judges_the_ema_weights_of_a_run_that_saw_all_of_imagenet_every_e
 def test_table8_is_not_testable_where_weight_decay_barely_acts():
     """The gate compares the arms' difference in Σ lr·wd with the paper's ImageNet schedule's: a reduced run's tiny
     difference is 'not testable at this scale' with the ratio; a difference as large as the paper's is judged."""
-    from mobilerepro.experiments import table8
+    from mobilerepro.experiments.mobileone import table8
 
     paper_difference = table8.imagenet_decay_difference()
     assert paper_difference > 0

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from mobilerepro import MobileReproError, paper
-from mobilerepro.verdicts import BOUND_PROVENANCE, FAMILY_ALPHA, TARGET_PROVENANCE
+from mobilerepro.paper import BOUND_PROVENANCE, TARGET_PROVENANCE
+
+FAMILY_ALPHA = 0.05  # the family-wise error rate of one chapter's contrasts (Holm), the verdict engine's
 
 TEST_KINDS = ("interval", "direction", "separated", "tolerance")
 EFFECT_UNITS = ("relative", "points", "plain")

@@ -78,6 +78,8 @@ def cmd_replicate_all(args) -> int:
 def cmd_experiments(args) -> int:
     from mobilerepro import experiments
 
+    if args.needs_dense_stack:
+        return 0 if experiments.get(args.needs_dense_stack).needs_dense_stack else 1
     for experiment in experiments.registry().values():
         if args.make_help:
             print(f"  {'replicate-' + experiment.target:26s} {experiment.description}")
@@ -160,14 +162,16 @@ def cmd_data(args) -> int:
     """Prepare the named datasets (default: those the chapters read); list every dataset's state with --list."""
     from pathlib import Path
 
+    from mobilerepro import experiments
     from mobilerepro.data import data_root, prepare
 
+    readers = experiments.dataset_readers()
     if args.list:
-        for row in prepare.status():
+        for row in prepare.status(readers):
             state = "prepared" if row["prepared"] else f"needs {row['needs']}"
             print(f"{row['dataset']:18s} {state:70s} {row['folder']}  (used by: {row['used by']})")
         return 0
-    names = args.datasets or [d.name for d in prepare.DATASETS.values() if d.used_by]
+    names = args.datasets or [d.name for d in prepare.DATASETS.values() if d.folder in readers]
     source = Path(args.source).expanduser() if args.source else None
     if source is not None and not source.is_dir():
         raise MobileReproError(f"--source {source} is not a folder")
@@ -210,7 +214,7 @@ def cmd_import_latency(args) -> int:
 
 def cmd_predict(args) -> int:
     """A device's predicted latency for a model, with its interval and the predictor's measured accuracy."""
-    from mobilerepro.experiments.latency_predictor import predict
+    from mobilerepro.experiments.deploy.latency_predictor import predict
 
     found = predict(args.device, args.model)
     low, high = found["interval_ms"]
@@ -248,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("experiments", help="list the chapters: id, make target, title")
     listing.add_argument("--make-help", action="store_true", help="as lines of `make help`")
+    listing.add_argument("--needs-dense-stack", metavar="CHAPTER",
+                         help="exit 0 when the chapter is built on mmdet/mmseg, 1 otherwise (the Makefile asks)")
     listing.set_defaults(func=cmd_experiments)
 
     sub.add_parser("claims", help="every claim of the papers with its provenance, chapter and verdicts").set_defaults(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mobilerepro import MobileReproError, claims, experiments
+from mobilerepro import MobileReproError, claims, experiments, paper
 from mobilerepro.results import read_json
 
 SHOWN_PROFILES = ("quick", "full")
@@ -99,10 +99,4 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def claims_paper_title(paper_id: str) -> str:
-    from mobilerepro import paper
-
-    for name in paper.data_files():
-        header = paper.load(name).get("paper")
-        if header and header["id"] == paper_id:
-            return header["title"]
-    return paper_id
+    return paper.family(paper_id)["title"]

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from mobilerepro import MobileReproError, experiments
-from mobilerepro.experiments.base import Experiment
+from mobilerepro.experiments._base import Experiment
 from mobilerepro.profiles import check_profile
 from mobilerepro.results import ensure_writable, project_root
 

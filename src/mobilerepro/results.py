@@ -75,6 +75,12 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def content_digest(value) -> str:
+    """16 hex digits of SHA-256 over `value` as canonical JSON: the name of a cached run, store or timing set
+    whose contents depend on `value` alone (change anything in it and the cache is another folder)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes (hex): the identity of a weights file or a shard."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

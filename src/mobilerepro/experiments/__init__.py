@@ -1,8 +1,10 @@
-"""The experiment registry: every module of this package that defines `EXPERIMENT` is a chapter.
+"""The experiment registry: every module `<family>/<name>.py` of this package that defines `EXPERIMENT` is the
+chapter `<family>/<name>`.
 
-Ids are namespaced by paper (`mobileone/table1`, `mnv4/table16`, `pipeline/lite0_eval`); each experiment also has
-the short target users type (`make replicate-table1`). The CLI, the Makefile's pattern rule, `make help`, the book's
-table of contents, the claims dashboard and the contract tests all read this registry.
+A family folder (`mobileone/`, `mnv4/`, `pipeline/`, `deploy/`) mirrors `notebooks/` and has a paper data file whose
+`paper:` header names the book part, its place and the make-target prefix; modules and folders whose name starts
+with an underscore are the shared templates. The CLI, the Makefile's pattern rule, `make help`, the book's table of
+contents, the claims dashboard, the data preparation and the contract tests all read this registry.
 """
 
 from __future__ import annotations
@@ -10,27 +12,60 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import re
 from functools import cache
 
-from mobilerepro import MobileReproError
-from mobilerepro.experiments.base import Experiment, Result
+from mobilerepro import MobileReproError, paper
+from mobilerepro.experiments._base import Experiment, Result
+from mobilerepro.profiles import PROFILE_NAMES
+
+
+def _book_position(experiment: Experiment) -> tuple:
+    """The family's place, then the chapter's name in natural order (table2 before table10)."""
+    name = [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", experiment.name)]
+    return paper.family(experiment.paper)["order"], name
+
+
+def discover(package=None) -> list[Experiment]:
+    """Every chapter below `package` (this one by default), in book order; a chapter without every profile, or two
+    with one target, is refused."""
+    package = package or importlib.import_module(__name__)
+    found = []
+    for family in pkgutil.iter_modules(package.__path__):
+        if not family.ispkg or family.name.startswith("_"):
+            continue
+        folder = importlib.import_module(f"{package.__name__}.{family.name}")
+        for chapter in pkgutil.iter_modules(folder.__path__):
+            if chapter.name.startswith("_"):
+                continue
+            experiment = getattr(importlib.import_module(f"{folder.__name__}.{chapter.name}"), "EXPERIMENT", None)
+            if isinstance(experiment, Experiment):
+                if set(experiment.profiles) != set(PROFILE_NAMES):
+                    raise TypeError(f"{experiment.id} must define the profiles {', '.join(PROFILE_NAMES)}")
+                found.append(experiment)
+    found.sort(key=_book_position)
+    targets = [e.target for e in found]
+    if len(set(targets)) != len(targets):
+        raise RuntimeError(f"two chapters share a make target: {sorted(t for t in targets if targets.count(t) > 1)}")
+    return found
 
 
 @cache
 def registry() -> dict[str, Experiment]:
     """Every experiment by id, in book order."""
-    found = []
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        experiment = getattr(module, "EXPERIMENT", None)
-        if isinstance(experiment, Experiment):
-            found.append(experiment)
-    found.sort(key=lambda e: e.order)
-    by_id = {e.id: e for e in found}
-    targets = [e.target for e in found]
-    if len(by_id) != len(found) or len(set(targets)) != len(targets):
-        raise RuntimeError("two experiments share an id or a target")
-    return by_id
+    return {e.id: e for e in discover()}
+
+
+def dataset_readers() -> dict[str, list[str]]:
+    """The chapters that read each dataset folder under the data root (the first component of what a chapter's
+    `datasets` name), a full-profile reader marked `(full)`: what `make data` lists and prepares by default."""
+    readers: dict[str, list[str]] = {}
+    for experiment in registry().values():
+        for folder in dict.fromkeys(path.split("/")[0] for path in experiment.datasets):
+            readers.setdefault(folder, []).append(experiment.id)
+        for folder in experiment.full_datasets:
+            readers.setdefault(folder, []).append(f"{experiment.id} (full)")
+    return readers
 
 
 def _normalised(name: str) -> str:
@@ -61,4 +96,4 @@ def run_notebook(experiment_id: str, namespace: dict) -> Result:
     return experiment.load(experiment.run(config, output_dir))
 
 
-__all__ = ["Experiment", "Result", "get", "registry", "run_notebook"]
+__all__ = ["Experiment", "Result", "dataset_readers", "discover", "get", "registry", "run_notebook"]

@@ -149,6 +149,17 @@ def mean_with_ci(values, *, confidence: float = 0.95) -> tuple[float, float, flo
     return mean, mean - float(half), mean + float(half)
 
 
+def paired_by_seed(frame, metric: str, first: str, second: str) -> dict:
+    """`first` minus `second` on `metric`, paired by seed (the same seed: the same initialisation and data order),
+    from a frame of runs with `seed` and `arm` columns: the mean difference, its Student-t 95 % interval, the number
+    of seeds both arms have, and the one-sample t-test p-value."""
+    by_arm = frame.pivot_table(index="seed", columns="arm", values=metric)
+    differences = (by_arm[first] - by_arm[second]).dropna().to_numpy()
+    mean, low, high = mean_with_ci(differences)
+    return {"seeds": len(differences), "difference": mean, "ci_low": low, "ci_high": high,
+            "p_value": t_test_p(differences)}
+
+
 def t_test_p(values) -> float:
     """Two-sided one-sample t-test p-value against a mean of zero (NaN for fewer than two values; 0 or 1 when the
     values do not vary)."""

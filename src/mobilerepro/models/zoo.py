@@ -68,9 +68,15 @@ def _mobilerepro(model_name: str) -> Callable[..., torch.nn.Module]:
     return build
 
 
+SOURCES = {"timm": _timm, "torchvision": _torchvision, "mobilerepro": _mobilerepro}
+
+
 def _spec(name, family, paper_ref, source, input_size=(3, 224, 224), variant_of=None) -> ModelSpec:
     library, _, model_name = source.partition(":")
-    builder = {"timm": _timm, "torchvision": _torchvision, "mobilerepro": _mobilerepro}[library](model_name)
+    if library not in SOURCES or not model_name:
+        raise MobileReproError(f"model {name}: source {source!r} is not <library>:<model> with a library among "
+                               f"{', '.join(SOURCES)}")
+    builder = SOURCES[library](model_name)
     return ModelSpec(name, family, paper_ref, source, builder, input_size, variant_of)
 
 

@@ -24,6 +24,10 @@ import yaml
 from mobilerepro import MobileReproError
 
 PROVENANCE_TAGS = ("verified", "secondary", "derived", "claim", "recalled", "choice")
+# What a published value needs before it may be a verdict's target (shared PAPERS.md).
+TARGET_PROVENANCE = ("verified", "secondary")
+# What a number of a rule (a bound, a margin) may carry: anything but a recalled value.
+BOUND_PROVENANCE = ("verified", "secondary", "claim", "derived", "choice")
 # Shown with a footnote wherever they appear (PAPERS.md).
 FOOTNOTED = {"secondary": "second-hand", "derived": "derived by us, not the paper's number",
              "recalled": "unverified (recalled, no stored source)", "choice": "the project's choice"}
@@ -55,6 +59,28 @@ def iter_values(node: Any, path: tuple[str, ...] = ()):
     elif isinstance(node, list):
         for index, child in enumerate(node):
             yield from iter_values(child, (*path, str(index)))
+
+
+def family(paper_id: str) -> dict[str, Any]:
+    """The `paper:` header of the data file whose id is `paper_id` (a chapter folder's name): the title of its book
+    part, its place (`order`), its make-target prefix (`target_prefix`, none when absent)."""
+    for name in data_files():
+        header = load(name).get("paper")
+        if header and header["id"] == paper_id:
+            return header
+    raise MobileReproError(f"no paper data file has the id {paper_id!r}: a chapter folder needs one "
+                           "(its `paper:` header names the book part)")
+
+
+def devices() -> dict[str, dict[str, str]]:
+    """The devices of the published latencies by key (`iphone12`, `pixel6_cpu`): `text` (the device), `runtime`."""
+    return load("deploy")["devices"]
+
+
+def device_label(key: str) -> str:
+    """`iPhone 12 (Core ML)`: how a table or a figure names a published device."""
+    device = devices()[key]
+    return f"{device['text']} ({device['runtime']})"
 
 
 def published_model(key: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from mobilerepro import MobileReproError
+from mobilerepro.data import soft_labels
 from mobilerepro.data.datasets import ImageDataset, SampleList, collate_skipping, open_samples, split_per_class
 from mobilerepro.data.transforms import EvalTransform, TrainTransform
 from mobilerepro.measure import environment
@@ -282,13 +283,12 @@ class Trainer:
         """The training images with their labels, or — distilling — the stores' records with the teacher's."""
         if not self.config.soft_labels:
             return ImageDataset(self.train_samples, seed=self.config.seed)
-        from mobilerepro.distill.store import SoftLabels, StudentSet
-
         if not self.config.teacher:
             raise MobileReproError("distilling from stored soft labels needs the teacher's digest (`teacher`): a "
                                    "store made by another teacher must not be used by mistake")
-        return StudentSet([SoftLabels.open(Path(folder), self.train_samples, self.config.teacher)
-                           for folder in self.config.soft_labels], seed=self.config.seed)
+        stores = [soft_labels.SoftLabels.open(Path(folder), self.train_samples, self.config.teacher)
+                  for folder in self.config.soft_labels]
+        return soft_labels.StudentSet(stores, seed=self.config.seed)
 
     def _loss(self) -> torch.nn.Module:
         """Cross-entropy against hard labels (with the recipe's smoothing), or against the teacher's distribution."""
