@@ -56,6 +56,10 @@ def _smoke_ids_requested(session) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+# The templates whose chapters share cached results (training runs, teachers, soft-label stores).
+SHARED_CACHE_TEMPLATES = ("_training_ablation", "_distillation")
+
+
 @pytest.fixture(scope="session")
 def smoke_run(results_root, request):
     """`smoke_run(experiment_id)`: the output folder of one smoke-profile papermill run of that chapter's notebook,
@@ -85,13 +89,23 @@ def smoke_run(results_root, request):
         if len(wanted) < 4:
             return
         wanted.sort(key=lambda i: not experiments.get(i).datasets)  # the ones that train or read images are longest
+        # Chapters of one training template share cached runs, teachers and stores: they run one after another in
+        # one lane, so that two processes never write the same run folder at once.
+        lanes: dict[str, list[str]] = {}
+        for experiment_id in wanted:
+            template = next((c.__name__ for c in type(experiments.get(experiment_id)).__mro__
+                             if c.__module__.rsplit(".", 1)[-1] in SHARED_CACHE_TEMPLATES), experiment_id)
+            lanes.setdefault(template, []).append(experiment_id)
+
+        def run_lane(lane):
+            for experiment_id in lane:
+                try:
+                    done[experiment_id] = execute(experiment_id, True)
+                except Exception as error:  # re-raised in the test that reads this chapter's run
+                    failed[experiment_id] = error
+
         with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {i: pool.submit(execute, i, True) for i in wanted}
-        for experiment_id, future in futures.items():
-            try:
-                done[experiment_id] = future.result()
-            except Exception as error:  # re-raised in the test that reads this chapter's run
-                failed[experiment_id] = error
+            list(pool.map(run_lane, lanes.values()))
 
     def run(experiment_id: str):
         experiment = experiments.get(experiment_id)

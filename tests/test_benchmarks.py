@@ -12,11 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # script -> (arguments that make it tiny, the file it writes under results/benchmarks/, what it needs)
 TINY = {
-    "ours_vs_timm.py": (["--family", "mobilenetv4", "--rounds", "1", "--runs-per-round", "1"],
+    "ours_vs_timm.py": (["--family", "mobilenetv4", "--variants", "conv_s", "--rounds", "1", "--runs-per-round", "1"],
                         "mobilenetv4_ours_vs_timm.json", ()),
     "dense_backbone_overhead.py": (["--backbones", "mobileone_s0", "--size", "64", "--rounds", "1",
                                    "--runs-per-round", "1"], "dense_backbone_overhead.json", ("dense",)),
-    "dense_training_throughput.py": (["--rounds", "1", "--batch-size", "2", "--workers", "0", "--images", "4"],
+    "dense_training_throughput.py": (["--rounds", "1", "--batch-size", "2", "--workers", "0", "--images", "8"],
                                      "dense_training_throughput_detection.json", ("dense", "coco128-cocofmt")),
     "distillation_throughput.py": (["--per-class", "4", "--size", "32", "--batch-size", "8", "--steps", "1",
                                     "--rounds", "1"], "distillation_throughput.json", ("cifar10-test-jpg",)),
@@ -28,6 +28,16 @@ TINY = {
 
 def test_every_benchmark_is_run_here():
     assert sorted(TINY) == sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+
+
+def test_ours_vs_timm_compares_by_default_only_the_forms_that_have_a_timm_twin():
+    import runpy
+
+    families = runpy.run_path(str(ROOT / "benchmarks" / "ours_vs_timm.py"))["FAMILIES"]
+    from mobilerepro.models import mobilenetv4
+
+    assert families["mobilenetv4"]["variants"]
+    assert set(families["mobilenetv4"]["variants"]) <= set(mobilenetv4.TIMM_NAMES)
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ ENVIRONMENT_KEYS = {"cpu", "cpu_count", "threads", "os", "python", "packages", "
 VERDICT_KEYS = {"claim_id", "claim", "provenance", "scope", "ours", "verdict", "n", "rule", "rows"}
 # What a chapter notebook's code cells may do besides its parameters cell: fetch the result, then show parts of it.
 # Plus the result's `*_markdown()` texts: prose the library holds once for the chapters that share it.
-ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_figure", "show_markdown", "globals"}
+ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_section", "show_figure", "show_markdown", "globals"}
 
 
 def strict_json(path):
@@ -113,6 +113,30 @@ def test_notebook_holds_no_logic(experiment_id):
             if isinstance(node, ast.Call):
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
                 assert name in ALLOWED_CALLS or name.endswith("_markdown"), (experiment_id, cell.source)
+
+
+def test_no_prose_stands_in_two_notebooks():
+    """A family's sections are written once (`Result.sections`): a markdown cell copied into a second notebook is
+    prose with two homes."""
+    homes: dict[str, list[str]] = {}
+    for experiment_id in IDS:
+        notebook = nbformat.read(experiments.get(experiment_id).notebook, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                homes.setdefault(cell.source.strip(), []).append(experiment_id)
+    copies = {text.splitlines()[0]: where for text, where in homes.items() if len(where) > 1}
+    assert not copies
+
+
+@pytest.mark.parametrize("experiment_id", IDS)
+def test_a_standard_section_has_a_table_to_show(experiment_id):
+    experiment = experiments.get(experiment_id)
+    result = experiment.result_type.__new__(experiment.result_type)
+    notebook = nbformat.read(experiment.notebook, as_version=4)
+    shown = [node.args[0].value for cell in notebook.cells if cell.cell_type == "code"
+             for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)
+             and getattr(node.func, "attr", "") == "show_section"]
+    assert set(shown) <= set(result.section_texts())
 
 
 @pytest.mark.parametrize("experiment_id", IDS)

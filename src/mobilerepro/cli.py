@@ -214,9 +214,15 @@ def cmd_import_latency(args) -> int:
 
 def cmd_predict(args) -> int:
     """A device's predicted latency for a model, with its interval and the predictor's measured accuracy."""
-    from mobilerepro.experiments.deploy.latency_predictor import predict
+    from mobilerepro import experiments
+    from mobilerepro.measure.predictor import predict
 
-    found = predict(args.device, args.model)
+    chapter = experiments.get("deploy/latency_predictor")
+    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
+    fitted = next((path for path in summaries if path.exists()), None)  # the most thorough run here
+    if fitted is None:
+        raise MobileReproError("no fitted latency predictor here: run `make replicate-latency-predictor` first")
+    found = predict(args.device, args.model, fitted)
     low, high = found["interval_ms"]
     interval = (f"90 % interval {low:.3g}-{high:.3g} ms from the errors on {found['held_out_models']} unseen models"
                 if low == low else "no interval: too few unseen models")

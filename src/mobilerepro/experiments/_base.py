@@ -64,6 +64,12 @@ class Outcome:
 
 class Result:
     """A finished run read back from its files: what notebooks, the book and the terminal show."""
+    # The family's standard sections, written once: table -> (heading, what a reader needs to read it);
+    # a notebook shows one with `show_section(table)`, a subclass adds its own.
+    sections = {
+        "verdicts": ("Verdicts",
+            "Each claim as tested here, the evidence and the rule that turned it into a verdict."),
+    }
 
     # Which of `tables()` the terminal report prints, in order.
     terminal_tables: tuple[str, ...] = ()
@@ -157,6 +163,21 @@ class Result:
         """A table of `tables()` (or `verdicts`) for the book: no index, compact numbers."""
         frame = self.verdicts_table() if table == "verdicts" else self.tables()[table]
         return html_table(frame)
+
+    def section_texts(self) -> dict[str, tuple[str, str]]:
+        """Every standard section this result has: its family's, its parents' and its own `sections`."""
+        texts: dict[str, tuple[str, str]] = {}
+        for cls in reversed(type(self).__mro__):
+            texts.update(vars(cls).get("sections", {}))
+        return texts
+
+    def show_section(self, table: str):
+        """A standard section of the family: its heading and sentence, then the table."""
+        from IPython.display import display
+
+        heading, text = self.section_texts()[table]
+        self.show_markdown(f"## {heading}\n\n{text}")
+        display(self.show(table))
 
     def show_figure(self, kind: str = "figure"):
         from IPython.display import Image, display

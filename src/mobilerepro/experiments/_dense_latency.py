@@ -69,6 +69,28 @@ OTHER_PIPELINE = ("{label} is not trained in this run (it is no OpenMMLab backbo
 
 
 class DenseResult(LatencyResult):
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "counts": ("Parameters and MACs: backbone, neck, head",
+            "Our convention (conv, linear and attention MACs at batch 1), inference form of the backbone."),
+        "published": ("Published numbers",
+            "From `src/mobilerepro/paper/`, footnoted with their provenance."),
+        "latency": ("Latency here",
+            "The network up to its raw outputs on every backend; the post-processing column is mmdet's / mmseg's "
+            "decoding, NMS or upsampling and argmax run in PyTorch on fixed raw outputs, timed with the same plan "
+            "(for detectors at the bound of the config's `test_cfg`: up to `nms_pre` candidates per level reach "
+            "NMS)."),
+        "full_scale": ("Full-scale training",
+            "With the `full` profile and `DATA=` a root holding the dataset in the packages' layout, every "
+            "backbone is trained with the paper's schedule (`src/mobilerepro/dense/full_scale.py` says which "
+            "settings are the paper's and which are our choice), resumably, on `gpus` processes; the accuracy "
+            "claims are then judged on these held-out scores. Empty at the other profiles."),
+        "coreml": ("Core ML export and op census",
+            "Each whole network (without post-processing) converted to a Core ML ML program (fp16, iOS 16): its "
+            "operation count and the most frequent operations. Core ML converts on any OS; timing it needs macOS, "
+            "so that column is a recorded skip elsewhere."),
+    }
+
     terminal_tables = ("counts", "latency")
 
     def counts_table(self) -> pd.DataFrame:

@@ -41,6 +41,13 @@ class DenseTrainingConfig(BaseConfig):
 
 
 class DenseTrainingResult(Result):
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "scores": ("Scores",
+            "Mean over seeds with a Student-t 95 % interval (held-out part), and the same metric on the training "
+            "part."),
+    }
+
     terminal_tables = ("scores",)
 
     @property

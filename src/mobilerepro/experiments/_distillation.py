@@ -131,6 +131,17 @@ def distillation_profiles(arms: list[str], *, full: dict) -> dict[str, dict]:
 
 
 class DistillationResult(Result):
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "arms": ("Every arm",
+            "Held-out and train top-1 against the real labels, mean and standard deviation over seeds, the "
+            "train–val gap, and the training throughput of each arm on this machine (stored soft labels replay "
+            "the teacher's view of each image)."),
+        "contrasts": ("Paired differences",
+            "Better minus worse arm in top-1 points (for the gap: the worse arm's gap minus the better arm's), "
+            "paired by seed, with its 95 % Student-t interval."),
+    }
+
     terminal_tables = ("arms", "contrasts")
 
     def interrupted(self) -> str | None:

@@ -271,6 +271,18 @@ def ratio_claim_evidence(claim: str, frame: pd.DataFrame, key: str, candidate: s
 
 class LatencyResult(Result):
     """What every latency chapter shows besides its own tables: failures, unavailable backends, interruptions."""
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "roofline": ("Roofline floor and fraction of the roofline",
+            "For every CPU timing: the fastest this machine's roofline allows (fp32 bytes; PeakMACs and PeakMemBW "
+            "are the best MAC and byte rates any backend's calibration kernels reached — GEMMs, the models' own "
+            "heaviest convolution shapes, copies — timed in the same rounds as the models at the pinned thread "
+            "count, see the summary box) and the fraction of it the measured minimum reaches (1 = at the "
+            "roofline). A fraction above 1 would be a timing below the floor: a calibration error, flagged in the "
+            "summary box."),
+        "failures": ("Failures and unavailable backends",
+            "Every (model, backend) pair that did not produce a timing, with its reason."),
+    }
 
     @property
     def statistic(self) -> str:

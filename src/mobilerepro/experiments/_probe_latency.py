@@ -43,6 +43,12 @@ class ProbeRunConfig(LatencyConfig):
 
 
 class ProbeResult(LatencyResult):
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "comparison": ("Latency and ratios",
+            "ms of the chosen statistic; ×ref is latency / reference latency on the same backend."),
+    }
+
     terminal_tables = ("comparison",)
 
     def comparison_table(self) -> pd.DataFrame:

@@ -258,6 +258,14 @@ def interrupted_runs(summary: dict, done: int, what: str) -> str | None:
 
 
 class AblationResult(Result):
+    # This family's standard sections (see `Result.sections`).
+    sections = {
+        "arms": ("Top-1 per arm",
+            "Mean and standard deviation over seeds; training throughput on this machine."),
+        "contrasts": ("Each arm against the paper's, paired by seed",
+            "Stronger minus weaker arm, top-1 points, with its 95 % Student-t interval."),
+    }
+
     terminal_tables = ("arms",)
 
     def interrupted(self) -> str | None:

@@ -1,5 +1,6 @@
 """Core ML export (PyTorch -> TorchScript trace -> coremltools mlprogram) and an op census of the package.
 
+Core ML in one place: conversion, the op census, timing a package with either protocol and `MLComputePlan` placement.
 coremltools converts on Linux but can only run predictions on macOS, so on Linux a package is exported and validated
 (it saves, loads back, and has the expected input) but not timed; the `coreml` latency backend reports itself
 unavailable there. The op census counts the ML program's operations by type: it shows, for example, how many global
@@ -11,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import statistics
+import time
 import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mobilerepro import MobileReproError
@@ -84,3 +88,44 @@ def export_package(model: torch.nn.Module, input_size: tuple[int, int, int], pat
     if inputs != {"input": (1, *input_size)}:
         raise RuntimeError(f"exported Core ML package has unexpected inputs {inputs}")
     return path, op_census(reloaded)
+
+
+def time_package(path: Path, package_input: dict, compute_units: str, protocol: str, *, mobileone_runs: int,
+                 modelbench_rounds: int, modelbench_runs_per_round: int, modelbench_trim: int) -> float:
+    """One package's latency (ms) with one protocol (`export.bundle.PROTOCOLS`), on this Mac: MobileOne's minimum of
+    `mobileone_runs`, or ModelBench's mean over rounds of trimmed means. Core ML predicts only on macOS."""
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[compute_units])
+    rng = np.random.default_rng(0)
+    feed = {"input": rng.standard_normal(package_input["shape"]).astype(package_input["dtype"])}
+    model.predict(feed)  # both protocols: one warm-up
+
+    def once() -> float:
+        start = time.perf_counter_ns()
+        model.predict(feed)
+        return (time.perf_counter_ns() - start) / 1e6
+
+    if protocol == "mobileone":
+        return min(once() for _ in range(mobileone_runs))
+    # ModelBench's trim is read as applying to the runs of a round: 10 + 10 of its 20 rounds would leave none.
+    trim, rounds = modelbench_trim, []
+    for _ in range(modelbench_rounds):
+        runs = sorted(once() for _ in range(modelbench_runs_per_round))
+        rounds.append(statistics.fmean(runs[trim:len(runs) - trim]))
+    return statistics.fmean(rounds)
+
+
+def placement(path: Path, compute_units: str) -> dict[str, int]:
+    """How many of the program's operations `MLComputePlan` prefers on each device (macOS 14.4+)."""
+    import coremltools as ct
+    from coremltools.models.compute_plan import MLComputePlan
+
+    compiled = ct.models.utils.compile_model(str(path))
+    plan = MLComputePlan.load_from_path(path=compiled, compute_units=ct.ComputeUnit[compute_units])
+    counts: dict[str, int] = {}
+    for operation in plan.model_structure.program.functions["main"].block.operations:
+        usage = plan.get_compute_device_usage_for_mlprogram_operation(operation)
+        device = type(usage.preferred_compute_device).__name__ if usage else "none (constant)"
+        counts[device] = counts.get(device, 0) + 1
+    return counts

@@ -14,15 +14,18 @@ measured latency), RMSPE and Spearman's ρ. A prediction carries an interval fro
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from mobilerepro import MobileReproError
-from mobilerepro.measure.complexity import LayerCost
+from mobilerepro.measure.complexity import LayerCost, layer_costs
 
 BYTES_PER_ELEMENT = 4  # fp32 features; a device's own precision is absorbed into its coefficients
 LAYER_FEATURES = ("dense_conv_gmacs", "pointwise_gmacs", "depthwise_gmacs", "matmul_gmacs", "weight_mbytes",
@@ -141,3 +144,66 @@ def cross_validate(device: str, kind: str, feature_rows: list[dict], latency_ms:
         for i in test:
             predicted[i] = model.predict(feature_rows[i])
     return list(predicted), list(latency_ms)
+
+
+# Serving a fitted set (`python -m mobilerepro predict`) --------------------------------------------------------------
+@functools.cache
+def zoo_features(name: str) -> dict:
+    """Features of a zoo model in its inference form."""
+    from mobilerepro.models import zoo
+    from mobilerepro.reparam import reparameterize_model
+
+    return features(layer_costs(reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size))
+
+
+def model_features(name: str) -> tuple[dict, tuple[int, int, int]]:
+    """Features of a zoo model, or of any timm or torchvision architecture built without weights."""
+    import timm
+    import torchvision
+
+    from mobilerepro.models import zoo
+
+    if name in zoo.model_names():
+        return zoo_features(name), zoo.get_spec(name).input_size
+    if timm.is_model(name):
+        model = timm.create_model(name, pretrained=False)
+        size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
+    elif name in torchvision.models.list_models():
+        model, size = torchvision.models.get_model(name, weights=None), (3, 224, 224)
+    else:
+        raise MobileReproError(f"unknown model {name!r}: not in the zoo (python -m mobilerepro models), timm or "
+                               "torchvision")
+    return features(layer_costs(model.eval(), size)), size
+
+
+def read_fitted(summary: Path) -> dict[str, dict[str, Predictor]]:
+    """The predictors a run of the predictor chapter fitted, by device and kind, from its summary file."""
+    fitted = json.loads(Path(summary).read_text())["predictors"]
+    return {device: {kind: Predictor(**p) for kind, p in kinds.items()} for device, kinds in fitted.items()}
+
+
+def resolve_device(name: str, predictors: dict) -> str:
+    """A device of `predictors` by its label, its name before the brackets, or a published device's key."""
+    from mobilerepro import paper
+
+    matches = [d for d in predictors if name.lower() in (d.lower(), d.lower().split(" (")[0],
+                                                         d.lower().removeprefix("this machine: "))]
+    matches += [paper.device_label(key) for key in paper.devices()
+                if key == name.lower() and paper.device_label(key) in predictors]
+    if not matches:
+        raise MobileReproError(f"no predictor for device {name!r} (devices: {'; '.join(predictors)})")
+    return matches[0]
+
+
+def predict(device: str, model: str, summary: Path) -> dict:
+    """One model's predicted latency on one device, with the interval its held-out errors give, from the predictors
+    fitted in `summary`."""
+    predictors = read_fitted(summary)
+    device = resolve_device(device, predictors)
+    kind = "layers" if "layers" in predictors[device] else "small"
+    fitted = predictors[device][kind]
+    feature, size = model_features(model)
+    low, high = fitted.interval(feature)
+    return {"device": device, "model": model, "input": size, "predicted_ms": fitted.predict(feature),
+            "interval_ms": (low, high), "kind": kind, "accuracy": fitted.accuracy,
+            "held_out_models": len(fitted.held_out_errors), "source": str(summary)}

@@ -15,8 +15,6 @@ what a Mac or a phone adds.
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
-from mobilerepro.export import bundle
+from mobilerepro.export import bundle, coreml
 from mobilerepro.report import save_figure
 
 PUBLISHED_DEVICES = ("iphone12", "iphone13")  # keys of paper/deploy.yaml
@@ -46,43 +44,9 @@ class CoreMLConfig(BaseConfig):
     modelbench_trim: int = 10
 
 
-def time_package(path: Path, package_input: dict, compute_units: str, protocol: str, config: CoreMLConfig) -> float:
-    """One package's latency (ms) with one protocol, on this Mac (Core ML predicts only on macOS)."""
-    import coremltools as ct
-
-    model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[compute_units])
-    rng = np.random.default_rng(0)
-    feed = {"input": rng.standard_normal(package_input["shape"]).astype(package_input["dtype"])}
-    model.predict(feed)  # both protocols: one warm-up
-
-    def once() -> float:
-        start = time.perf_counter_ns()
-        model.predict(feed)
-        return (time.perf_counter_ns() - start) / 1e6
-
-    if protocol == "mobileone":
-        return min(once() for _ in range(config.mobileone_runs))
-    # ModelBench's trim is read as applying to the runs of a round: 10 + 10 of its 20 rounds would leave none.
-    trim, rounds = config.modelbench_trim, []
-    for _ in range(config.modelbench_rounds):
-        runs = sorted(once() for _ in range(config.modelbench_runs_per_round))
-        rounds.append(statistics.fmean(runs[trim:len(runs) - trim]))
-    return statistics.fmean(rounds)
-
-
-def placement(path: Path, compute_units: str) -> dict[str, int]:
-    """How many of the program's operations `MLComputePlan` prefers on each device (macOS 14.4+)."""
-    import coremltools as ct
-    from coremltools.models.compute_plan import MLComputePlan
-
-    compiled = ct.models.utils.compile_model(str(path))
-    plan = MLComputePlan.load_from_path(path=compiled, compute_units=ct.ComputeUnit[compute_units])
-    counts: dict[str, int] = {}
-    for operation in plan.model_structure.program.functions["main"].block.operations:
-        usage = plan.get_compute_device_usage_for_mlprogram_operation(operation)
-        device = type(usage.preferred_compute_device).__name__ if usage else "none (constant)"
-        counts[device] = counts.get(device, 0) + 1
-    return counts
+def protocol_settings(config: CoreMLConfig) -> dict:
+    return {"mobileone_runs": config.mobileone_runs, "modelbench_rounds": config.modelbench_rounds,
+            "modelbench_runs_per_round": config.modelbench_runs_per_round, "modelbench_trim": config.modelbench_trim}
 
 
 class CoreMLResult(Result):
@@ -194,8 +158,9 @@ class CoreMLLatency(Experiment):
                 continue
             path = bundle.default_bundle_dir() / package["package"]
             try:
-                row["latency_ms"] = time_package(path, package["input"], units, protocol, config)
-                placements[f"{package['id']}/{units}"] = placement(path, units)
+                row["latency_ms"] = coreml.time_package(path, package["input"], units, protocol,
+                                                           **protocol_settings(config))
+                placements[f"{package['id']}/{units}"] = coreml.placement(path, units)
             except Exception as error:  # noqa: BLE001 - recorded per row
                 from mobilerepro.export.onnx import one_line
 

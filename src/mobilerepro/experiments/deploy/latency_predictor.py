@@ -13,7 +13,6 @@ calibrated roofline. `python -m mobilerepro predict` serves the fitted predictor
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 from dataclasses import dataclass
@@ -72,15 +71,6 @@ def network_record(name: str, family: str, model, input_size, config: PredictorC
     latency = {m.backend: (min(m.samples_ms) if m.status == "ok" else None)
                for m in measure_latency({name: (model, input_size)}, config.backends, plan, progress=False)}
     return {"name": name, "family": family, "input": list(input_size), "features": feature, "latency_ms": latency}
-
-
-@functools.cache
-def zoo_features(name: str) -> dict:
-    from mobilerepro.measure.complexity import layer_costs
-    from mobilerepro.models import zoo
-    from mobilerepro.reparam import reparameterize_model
-
-    return lp.features(layer_costs(reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size))
 
 
 class PredictorResult(Result):
@@ -260,7 +250,7 @@ class LatencyPredictor(Experiment):
 
     def published_device(self, device: str, points: list[tuple[str, float]]):
         """Leave-one-out over the device's few models, for the two-coefficient predictor and the baselines."""
-        feature_rows = [zoo_features(name) for name, _ in points]
+        feature_rows = [lp.zoo_features(name) for name, _ in points]
         latency = [value for _, value in points]
         names = [name for name, _ in points]
         rows, accuracy, fitted = [], [], {}
@@ -296,7 +286,7 @@ class LatencyPredictor(Experiment):
                   if paper.device_label(key) in predictors]
         published = paper.published_latencies(zoo.model_names(), paper.devices())
         for name in zoo.model_names():
-            feature = zoo_features(name)
+            feature = lp.zoo_features(name)
             record = {"model": name}
             for key, label in phones:
                 short = label.split(" (")[0]
@@ -346,58 +336,3 @@ class LatencyPredictor(Experiment):
 
 
 EXPERIMENT = LatencyPredictor()
-
-
-# Serving the predictors (`python -m mobilerepro predict`) -------------------------------------------------------------
-def load_predictors() -> tuple[dict[str, dict[str, lp.Predictor]], Path]:
-    """The fitted predictors of the most thorough run of this chapter here (full, then quick, then smoke)."""
-    for profile in ("full", "quick", "smoke"):
-        path = EXPERIMENT.default_output_dir(profile) / EXPERIMENT.files["summary"]
-        if path.exists():
-            fitted = json.loads(path.read_text())["predictors"]
-            return {device: {kind: lp.Predictor(**p) for kind, p in kinds.items()}
-                    for device, kinds in fitted.items()}, path
-    raise MobileReproError("no fitted latency predictor here: run `make replicate-latency-predictor` first")
-
-
-def model_features(name: str) -> tuple[dict, tuple[int, int, int]]:
-    """Features of a zoo model, or of any timm or torchvision architecture built without weights."""
-    import timm
-    import torchvision
-
-    from mobilerepro.measure.complexity import layer_costs
-    from mobilerepro.models import zoo
-
-    if name in zoo.model_names():
-        return zoo_features(name), zoo.get_spec(name).input_size
-    if timm.is_model(name):
-        model = timm.create_model(name, pretrained=False)
-        size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
-    elif name in torchvision.models.list_models():
-        model, size = torchvision.models.get_model(name, weights=None), (3, 224, 224)
-    else:
-        raise MobileReproError(f"unknown model {name!r}: not in the zoo (python -m mobilerepro models), timm or "
-                               "torchvision")
-    return lp.features(layer_costs(model.eval(), size)), size
-
-
-def resolve_device(name: str, predictors: dict) -> str:
-    matches = [d for d in predictors if name.lower() in (d.lower(), d.lower().split(" (")[0],
-                                                         d.lower().removeprefix("this machine: "))]
-    matches += [paper.device_label(key) for key in paper.devices()
-                if key == name.lower() and paper.device_label(key) in predictors]
-    if not matches:
-        raise MobileReproError(f"no predictor for device {name!r} (devices: {'; '.join(predictors)})")
-    return matches[0]
-
-
-def predict(device: str, model: str) -> dict:
-    predictors, source = load_predictors()
-    device = resolve_device(device, predictors)
-    kind = "layers" if "layers" in predictors[device] else "small"
-    fitted = predictors[device][kind]
-    feature, size = model_features(model)
-    low, high = fitted.interval(feature)
-    return {"device": device, "model": model, "input": size, "predicted_ms": fitted.predict(feature),
-            "interval_ms": (low, high), "kind": kind, "accuracy": fitted.accuracy,
-            "held_out_models": len(fitted.held_out_errors), "source": str(source)}
