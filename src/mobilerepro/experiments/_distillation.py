@@ -42,7 +42,6 @@ from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Resul
 from mobilerepro.experiments._training_ablation import (
     CIFAR10,
     contrast_evidence,
-    finished_run,
     interrupted_runs,
     plot_per_seed,
 )
@@ -51,6 +50,7 @@ from mobilerepro.report import save_figure
 from mobilerepro.results import content_digest, read_json, results_root, write_json
 from mobilerepro.train import trainer
 from mobilerepro.train.evaluate import evaluate
+from mobilerepro.train.grid import run_grid
 from mobilerepro.train.recipe import preset
 from mobilerepro.verdicts import NotTestable
 
@@ -375,34 +375,25 @@ class DistillationExperiment(Experiment):
             store_summary[kind] = {"folder": str(folder), "records": records, "replicas": replicas,
                                    "shards": len(manifest["shards"]), "writers": manifest["world"],
                                    "bytes": size, "bytes_per_1000": 1000 * size / records}
-        rows, curves, interrupted, layout = [], [], None, {}
+        rows, curves, layout = [], [], {}
         steps_per_epoch = len(train) // (config.batch_size * config.gpus)
-        for seed in config.seeds:
-            for name in config.arms:
-                arm = ARMS[name]
-                settings = self.run_config(config, arm, seed, stores, digest, progress, steps_per_epoch)
-                finished = finished_run(Path(settings.output_dir))
-                reused = finished is not None
-                if finished is None and interrupted is None:
-                    if progress:
-                        print(f"[{self.id}] training {config.model} on {arm.label}, seed {seed} -> "
-                              f"{settings.output_dir}", flush=True)
-                    try:
-                        finished = pipeline.train_student(settings, config.gpus)
-                    except trainer.TrainingInterrupted as stop:
-                        interrupted = str(stop)
-                if finished is None or not finished.complete:
-                    continue
-                layout = finished.summary["schedule"]
-                final = finished.final
-                train_top1 = training_top1(finished, train, config.train_eval_per_class, config.batch_size)
-                rows.append({"arm": name, "label": arm.label, "seed": seed, "top1": final["val_top1"],
-                             "top5": final["val_top5"], "train_top1": train_top1,
-                             "gap": train_top1 - final["val_top1"], "train_loss": final["train_loss"],
-                             "train_images_per_s": finished.history.train_images_per_s.mean(),
-                             "train_seconds": finished.history.seconds.sum(), "reused": reused,
-                             "run": settings.output_dir})
-                curves.extend({"arm": name, "seed": seed, **row} for row in finished.summary["history"])
+        runs, interrupted = run_grid(
+            config.arms, config.seeds,
+            lambda name, seed: self.run_config(config, ARMS[name], seed, stores, digest, progress, steps_per_epoch),
+            lambda settings: pipeline.train_student(settings, config.gpus), progress=progress,
+            describe=lambda name, seed: f"[{self.id}] training {config.model} on {ARMS[name].label}, seed {seed}")
+        for done in runs:
+            finished, arm = done.run, ARMS[done.arm]
+            layout = finished.summary["schedule"]
+            final = finished.final
+            train_top1 = training_top1(finished, train, config.train_eval_per_class, config.batch_size)
+            rows.append({"arm": done.arm, "label": arm.label, "seed": done.seed, "top1": final["val_top1"],
+                         "top5": final["val_top5"], "train_top1": train_top1,
+                         "gap": train_top1 - final["val_top1"], "train_loss": final["train_loss"],
+                         "train_images_per_s": finished.history.train_images_per_s.mean(),
+                         "train_seconds": finished.history.seconds.sum(), "reused": done.reused,
+                         "run": done.settings.output_dir})
+            curves.extend({"arm": done.arm, "seed": done.seed, **row} for row in finished.summary["history"])
         frame = pd.DataFrame.from_records(rows)
         if frame.empty:
             raise MobileReproError(f"no student run of {self.id} finished ({interrupted or 'nothing trained'})")

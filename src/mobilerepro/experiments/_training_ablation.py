@@ -30,6 +30,7 @@ from mobilerepro.measure.stats import paired_by_seed
 from mobilerepro.report import save_figure
 from mobilerepro.results import content_digest, results_root
 from mobilerepro.train import trainer
+from mobilerepro.train.grid import run_grid
 from mobilerepro.train.recipe import Schedule, preset
 from mobilerepro.verdicts import Interval, NotTestable
 
@@ -160,14 +161,6 @@ def run_config(config: AblationConfig, arm: Arm, seed: int, *, recipe: str = "mo
                "crop_scale": scale.crop_scale, "eval_crop_pct": scale.eval_crop_pct, "seed": seed}
     return trainer.TrainConfig(output_dir=str(results_root() / "training_runs" / content_digest(shaping)), device="cpu",
                                threads=config.threads, progress=progress, **shaping)
-
-
-def finished_run(folder: Path) -> trainer.TrainingRun | None:
-    """The run in `folder` if it has finished."""
-    if not (folder / trainer.RUN_SUMMARY).exists():
-        return None
-    run = trainer.TrainingRun.load(folder)
-    return run if run.complete else None
 
 
 def check_data(config: AblationConfig) -> None:
@@ -352,34 +345,24 @@ class AblationExperiment(Experiment):
     def measure(self, config: AblationConfig, directory: Path, progress: bool) -> Outcome:
         """Train every arm x seed that has no finished run yet, then tabulate and compare."""
         check_data(config)
-        rows, curves, interrupted = [], [], None
-        for seed in config.seeds:
-            for name in config.arms:
-                arm = self.arms[name]
-                settings = run_config(config, arm, seed, progress=progress)
-                folder = Path(settings.output_dir)
-                finished = finished_run(folder)
-                reused = finished is not None
-                if finished is None and interrupted is None:
-                    if progress:
-                        print(f"[{self.id}] training {arm.label}, seed {seed} -> {folder}", flush=True)
-                    try:
-                        trainer.train(settings, resume=True)
-                        finished = finished_run(folder)
-                    except trainer.TrainingInterrupted as stop:
-                        interrupted = str(stop)
-                if finished is None:
-                    continue
-                final = finished.final
-                rows.append({"arm": name, "label": arm.label, "seed": seed, "top1": final["val_top1"],
-                             "top5": final["val_top5"], "ema_top1": final.get("ema_top1"),
-                             "train_loss": final["train_loss"], "steps": schedule_steps(finished),
-                             "ema_horizon_steps": ema_horizon(finished),
-                             "train_images_per_s": finished.history.train_images_per_s.mean(),
-                             "train_seconds": finished.history.seconds.sum(),
-                             "cumulative_decay": cumulative_decay(settings, finished),
-                             "classes": finished.summary["data"]["classes"], "reused": reused, "run": str(folder)})
-                curves.extend({"arm": name, "seed": seed, **row} for row in finished.summary["history"])
+        rows, curves = [], []
+        runs, interrupted = run_grid(
+            config.arms, config.seeds, lambda name, seed: run_config(config, self.arms[name], seed, progress=progress),
+            lambda settings: trainer.train(settings, resume=True), progress=progress,
+            describe=lambda name, seed: f"[{self.id}] training {self.arms[name].label}, seed {seed}")
+        for done in runs:
+            finished, arm = done.run, self.arms[done.arm]
+            final = finished.final
+            rows.append({"arm": done.arm, "label": arm.label, "seed": done.seed, "top1": final["val_top1"],
+                         "top5": final["val_top5"], "ema_top1": final.get("ema_top1"),
+                         "train_loss": final["train_loss"], "steps": schedule_steps(finished),
+                         "ema_horizon_steps": ema_horizon(finished),
+                         "train_images_per_s": finished.history.train_images_per_s.mean(),
+                         "train_seconds": finished.history.seconds.sum(),
+                         "cumulative_decay": cumulative_decay(done.settings, finished),
+                         "classes": finished.summary["data"]["classes"], "reused": done.reused,
+                         "run": done.settings.output_dir})
+            curves.extend({"arm": done.arm, "seed": done.seed, **row} for row in finished.summary["history"])
         frame = pd.DataFrame.from_records(rows)
         if frame.empty:
             raise MobileReproError(f"no run of {self.id} finished ({interrupted or 'nothing trained'})")
