@@ -1,5 +1,7 @@
 """Our MobileNetV4: the UIB instantiations, Mobile MQA, timm parity, params/MACs at the paper's input sizes."""
 
+import dataclasses
+
 import pytest
 import torch
 from helpers import randomize_batchnorm
@@ -110,3 +112,20 @@ def test_dropout_and_stochastic_depth_act_only_in_training():
     assert torch.equal(plain.eval()(x), regularised.eval()(x))
     regularised.train()
     assert not torch.equal(regularised(x), regularised(x))
+
+
+def test_without_kv_downsampling_changes_only_the_key_value_strides():
+    full = m4.without_kv_downsampling(m4.HYBRID_M)
+    rows = [(a, b) for sa, sb in zip(m4.HYBRID_M.stages, full.stages, strict=True)
+            for a, b in zip(sa, sb, strict=True)]
+    assert any(isinstance(a, m4.MQA) and a.kv_stride == 2 for a, _ in rows)
+    for published, changed in rows:
+        if isinstance(published, m4.MQA):
+            assert changed == dataclasses.replace(published, kv_stride=1)
+        else:
+            assert changed == published
+    # the downsampling depthwise convolutions (2 per strided block) are all that goes
+    removed = sum(p.numel() for p in m4.MobileNetV4(m4.HYBRID_M).parameters()) - \
+        sum(p.numel() for p in m4.MobileNetV4(full).parameters())
+    strided = [a for a, _ in rows if isinstance(a, m4.MQA) and a.kv_stride > 1]
+    assert removed == sum(2 * (a.channels * a.kernel**2 + 2 * a.channels) for a in strided)

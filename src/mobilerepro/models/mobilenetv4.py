@@ -31,7 +31,7 @@ parity test: timm's random init mapped into ours gives identical outputs).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -232,6 +232,14 @@ def with_attention(spec: MobileNetV4Spec, row: MQA, count: int = 3) -> MobileNet
     kind = "mhsa" if row.kv_heads > 1 else "mqa"
     return MobileNetV4Spec(f"{spec.name}_{count}{kind}", spec.stem_channels, tuple(stages), spec.activation,
                            spec.layer_scale, spec.input_size, spec.head_channels)
+
+def without_kv_downsampling(spec: MobileNetV4Spec) -> MobileNetV4Spec:
+    """The "no downsampling" row of Tab. 3: every Mobile MQA block of `spec` with its keys and values at full
+    resolution (`kv_stride` 1); all else, the MACs of the queries and the output projection included, unchanged."""
+    stages = tuple(tuple(replace(row, kv_stride=1) if isinstance(row, MQA) else row for row in stage)
+                   for stage in spec.stages)
+    return replace(spec, name=f"{spec.name}_no_kv_downsampling", stages=stages)
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Blocks

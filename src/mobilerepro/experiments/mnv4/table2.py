@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from mobilerepro import MobileReproError, paper
@@ -22,9 +20,9 @@ from mobilerepro.experiments._latency import (
     LatencyResult,
     spread_evidence,
     timing_profiles,
+    variant_bars,
 )
 from mobilerepro.models import mobilenetv4 as m4
-from mobilerepro.report import save_figure
 
 VARIANTS = {
     "base": m4.CONV_L,
@@ -115,21 +113,7 @@ class MQATable(LatencyExperiment):
         return {"increments": increments, "paper_increment_ratio": paper_increments}, evidence
 
     def figure(self, result: MQAResult, path: Path) -> None:
-        ok = result.ok()
-        backends = list(dict.fromkeys(ok.backend))
-        fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
-        width = 0.8 / len(VARIANTS)
-        for i, variant in enumerate(VARIANTS):
-            rows = ok[ok.variant == variant].set_index("backend").reindex(backends)
-            value = rows[result.stat_column]
-            error = np.vstack([(value - rows.p10_ms).clip(lower=0), (rows.p90_ms - value).clip(lower=0)])
-            ax.bar(np.arange(len(backends)) - 0.4 + width * (i + 0.5), value, width, yerr=error, capsize=3,
-                   label=variant)
-        ax.set_xticks(np.arange(len(backends)), backends)
-        ax.set_ylabel(f"{result.statistic} latency (ms); whiskers p10-p90")
-        ax.legend()
-        ax.grid(axis="y", alpha=0.3)
-        save_figure(fig, path)
+        variant_bars(result, "variant", list(VARIANTS), "latency (ms)", path)
 
 
 EXPERIMENT = MQATable()
