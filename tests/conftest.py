@@ -12,6 +12,15 @@ _SHARED_DATA = project_root().parent / "shared" / "data"
 if "MOBILEREPRO_DATA" not in os.environ and _SHARED_DATA.is_dir():
     os.environ["MOBILEREPRO_DATA"] = str(_SHARED_DATA)
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """A test that reads a chapter's smoke run executes a notebook end to end: it is `slow` whether or not it says
+    so, so that `make test-fast` never waits for one."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 # Smoke parameters beyond the profile, to keep the suite fast.
 SMOKE_OVERRIDES = {"mobileone/table2": {"input_size": 96}, "mobileone/table3": {"input_size": 96}}
 
