@@ -84,6 +84,26 @@ def test_a_new_chapter_is_found_from_where_its_module_lies(tmp_path):
         ("mnv4/table99", "mnv4-table99", paper.family("mnv4")["title"])]
 
 
+def test_a_template_or_a_module_outside_a_family_is_no_chapter():
+    from mobilerepro.experiments._base import chapter_id
+
+    assert chapter_id("mobilerepro.experiments.mnv4.table16") == "mnv4/table16"
+    for module in ("mobilerepro.experiments._latency", "mobilerepro.experiments.mnv4._helpers", "table1"):
+        with pytest.raises(MobileReproError, match="not a chapter module"):
+            chapter_id(module)
+
+
+def test_the_readers_of_a_dataset_are_the_chapters_that_declare_it():
+    readers = experiments.dataset_readers()
+    for experiment in experiments.registry().values():
+        for path in experiment.datasets:
+            assert experiment.id in readers[path.split("/")[0]]
+        for folder in experiment.full_datasets:
+            assert f"{experiment.id} (full)" in readers[folder]
+    assert sum(len(chapters) for chapters in readers.values()) == sum(
+        len({p.split("/")[0] for p in e.datasets}) + len(e.full_datasets) for e in experiments.registry().values())
+
+
 def test_two_chapters_with_one_make_target_or_a_missing_profile_are_refused(tmp_path):
     with pytest.raises(RuntimeError, match="share a make target"):
         experiments.discover(toy_package(tmp_path, {"mobileone/coreml": "", "deploy/coreml": ""}, "clash"))

@@ -269,31 +269,6 @@ def ratio_claim_evidence(claim: str, frame: pd.DataFrame, key: str, candidate: s
     return found or [(claim, "this run", NotTestable(f"{candidate} and {reference} were not both timed in this run"))]
 
 
-def variant_bars(result: LatencyResult, key: str, variants: list[str], ylabel: str, path: Path) -> None:
-    """The chapter's figure when it times a few forms of one network: a bar per form and backend (the chosen
-    statistic), whiskers from p10 to p90."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from mobilerepro.report import save_figure
-
-    ok = result.ok()
-    backends = list(dict.fromkeys(ok.backend))
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
-    width = 0.8 / len(variants)
-    for i, variant in enumerate(variants):
-        rows = ok[ok[key] == variant].set_index("backend").reindex(backends)
-        value = rows[result.stat_column]
-        error = np.vstack([(value - rows.p10_ms).clip(lower=0), (rows.p90_ms - value).clip(lower=0)])
-        ax.bar(np.arange(len(backends)) - 0.4 + width * (i + 0.5), value, width, yerr=error, capsize=3,
-               label=variant.replace("_", " "))
-    ax.set_xticks(np.arange(len(backends)), backends)
-    ax.set_ylabel(f"{result.statistic} {ylabel}; whiskers p10-p90")
-    ax.legend()
-    ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, path)
-
-
 class LatencyResult(Result):
     """What every latency chapter shows besides its own tables: failures, unavailable backends, interruptions."""
     # This family's standard sections (see `Result.sections`).

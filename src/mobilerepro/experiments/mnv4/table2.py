@@ -8,20 +8,16 @@ devices.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from mobilerepro import MobileReproError, paper
+from mobilerepro import paper
 from mobilerepro.experiments._latency import (
-    Candidate,
-    LatencyConfig,
-    LatencyExperiment,
     LatencyResult,
     spread_evidence,
     timing_profiles,
-    variant_bars,
 )
+from mobilerepro.experiments._variants import VariantsConfig, VariantsExperiment
 from mobilerepro.models import mobilenetv4 as m4
 
 VARIANTS = {
@@ -41,7 +37,7 @@ def published() -> dict:
 
 
 @dataclass(frozen=True)
-class MQAConfig(LatencyConfig):
+class MQAConfig(VariantsConfig):
     input_size: int = 384
 
 
@@ -73,29 +69,14 @@ class MQAResult(LatencyResult):
                 f"{self.summary['parameters']['input_size']} px" for row in self.counts_table().to_dict("records")]
 
 
-class MQATable(LatencyExperiment):
+class MQATable(VariantsExperiment):
     title = "MobileNetV4 Table 2 — what Mobile MQA saves over multi-head attention"
     description = "MQA ablation: Conv-L + 3 MHSA vs + 3 Mobile MQA, counts and latency increments"
     config_type = MQAConfig
     result_type = MQAResult
+    variants = VARIANTS
     profiles = timing_profiles(smoke={"input_size": 128}, quick={"rounds": 8, "runs_per_round": 4, "input_size": 384},
                                full={"input_size": 384})
-
-    def validate(self, config: MQAConfig) -> MQAConfig:
-        if config.input_size % 32:
-            raise MobileReproError(f"input_size must be a multiple of 32 (five stride-2 stages), got "
-                                   f"{config.input_size}")
-        return super().validate(config)
-
-    def candidates(self, config: MQAConfig) -> list[Candidate]:
-        import torch
-
-        def build(spec):
-            torch.manual_seed(config.seed)
-            return m4.MobileNetV4(spec).eval()
-
-        size = (3, config.input_size, config.input_size)
-        return [Candidate({"variant": name}, lambda spec=spec: build(spec), size) for name, spec in VARIANTS.items()]
 
     def analyse(self, config: MQAConfig, frame: pd.DataFrame, prepared: dict, peaks):
         increments, evidence = {}, []
@@ -111,9 +92,6 @@ class MQATable(LatencyExperiment):
         paper_increments = {device: increment_ratio(*(paper.value(published()[v]["latency_ms"][device])
                                                       for v in ("base", "mhsa", "mqa"))) for device in devices}
         return {"increments": increments, "paper_increment_ratio": paper_increments}, evidence
-
-    def figure(self, result: MQAResult, path: Path) -> None:
-        variant_bars(result, "variant", list(VARIANTS), "latency (ms)", path)
 
 
 EXPERIMENT = MQATable()

@@ -7,20 +7,16 @@ with the paper's Samsung S23 ratio beside. Accuracy needs ImageNet training and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from mobilerepro import MobileReproError, paper
+from mobilerepro import paper
 from mobilerepro.experiments._latency import (
-    Candidate,
-    LatencyConfig,
-    LatencyExperiment,
     LatencyResult,
     ratio_claim_evidence,
     timing_profiles,
-    variant_bars,
 )
+from mobilerepro.experiments._variants import VariantsConfig, VariantsExperiment
 from mobilerepro.models import mobilenetv4 as m4
 
 # The rows of Tab. 3, in its order, as architectures.
@@ -32,7 +28,7 @@ def published() -> dict:
 
 
 @dataclass(frozen=True)
-class KVConfig(LatencyConfig):
+class KVConfig(VariantsConfig):
     input_size: int = 256
 
 
@@ -56,35 +52,18 @@ class KVResult(LatencyResult):
         return {**super().tables(), "counts": self.counts_table(), "latency": self.latency_table()}
 
 
-class KVDownsampling(LatencyExperiment):
+class KVDownsampling(VariantsExperiment):
     title = "MobileNetV4 Table 3 — downsampling keys and values in Mobile MQA"
     description = "Hybrid-M with and without KV downsampling: counts, and the latency ratio here vs the Samsung S23"
     config_type = KVConfig
     result_type = KVResult
+    variants = VARIANTS
+    bar_label = "latency of Hybrid-M (ms)"
     profiles = timing_profiles(smoke={"input_size": 128}, quick={"rounds": 8, "runs_per_round": 4},
                                full={"input_size": 256})
 
-    def validate(self, config: KVConfig) -> KVConfig:
-        if config.input_size % 32:
-            raise MobileReproError(f"input_size must be a multiple of 32 (five stride-2 stages), got "
-                                   f"{config.input_size}")
-        return super().validate(config)
-
-    def candidates(self, config: KVConfig) -> list[Candidate]:
-        import torch
-
-        def build(spec):
-            torch.manual_seed(config.seed)
-            return m4.MobileNetV4(spec).eval()
-
-        size = (3, config.input_size, config.input_size)
-        return [Candidate({"variant": name}, lambda spec=spec: build(spec), size) for name, spec in VARIANTS.items()]
-
     def analyse(self, config: KVConfig, frame: pd.DataFrame, prepared: dict, peaks):
         return {}, ratio_claim_evidence("kv_downsampling_faster", frame, "variant", "kv_stride_2", "no_downsampling")
-
-    def figure(self, result: KVResult, path: Path) -> None:
-        variant_bars(result, "variant", list(VARIANTS), "latency of Hybrid-M (ms)", path)
 
 
 EXPERIMENT = KVDownsampling()
