@@ -256,3 +256,34 @@ def test_a_model_without_the_recipes_options_is_a_clear_error(image_root, tmp_pa
     config = tiny_train_config(image_root, tmp_path / "x", recipe="mnv4_conv_m", model="shufflenet_v2_1_0")
     with pytest.raises(trainer.MobileReproError, match="does not take these options"):
         trainer.Trainer(config)
+
+
+def test_channels_last_follows_the_probe_of_the_crashing_convolution(image_root, tmp_path, monkeypatch):
+    asked = []
+
+    def probe(size, threads):
+        asked.append((size, threads))
+        return False
+
+    monkeypatch.setattr(trainer, "channels_last_survives", probe)
+    assert not trainer.Trainer(tiny_train_config(image_root, tmp_path / "off")).channels_last
+    assert asked == [(16, 1)]  # the run's largest size on its thread count
+    monkeypatch.setattr(trainer, "channels_last_survives", lambda size, threads: True)
+    assert trainer.Trainer(tiny_train_config(image_root, tmp_path / "on")).channels_last
+    assert not trainer.Trainer(tiny_train_config(image_root, tmp_path / "asked-off", channels_last=False)).channels_last
+
+
+def test_the_channels_last_probe_runs_once_per_machine_and_size(results_root, monkeypatch):
+    import subprocess
+
+    calls = []
+
+    def crashing_child(command, **options):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, -6)  # SIGABRT: glibc found the corrupted heap
+
+    monkeypatch.setattr(subprocess, "run", crashing_child)
+    size = 17 + len(list(results_root.rglob("channels_last_probe.json")))  # a size no other test asked about
+    assert trainer.channels_last_survives(size, 1) is False
+    assert trainer.channels_last_survives(size, 1) is False
+    assert len(calls) == 1 and calls[0][-2:] == ["1", str(size)]  # the second answer is read from the file

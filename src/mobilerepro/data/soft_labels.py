@@ -282,3 +282,31 @@ class StudentSet(torch.utils.data.Dataset):
                 torch.manual_seed(sample_seed(self.seed, self.epoch, index))
                 pixels = self.transform(pixels)
         return pixels, distribution
+
+
+@dataclass(frozen=True)
+class StoredTargets:
+    """Training against the teacher's stored distributions (MNv4 §8), the trainer's other kind of targets beside
+    `train.trainer.HardLabels`: the stores' records as the training set, the student's images flipped at most (the
+    stored pixels carry the augmentation: no crop, RandAugment or Mixup), cross-entropy against the distribution."""
+
+    stores: tuple[str, ...]
+    teacher: str | None
+
+    def train_set(self, samples: SampleList, seed: int) -> StudentSet:
+        if not self.teacher:
+            raise MobileReproError("distilling from stored soft labels needs the teacher's digest (`teacher`): a "
+                                   "store made by another teacher must not be used by mistake")
+        return StudentSet([SoftLabels.open(Path(folder), samples, self.teacher) for folder in self.stores], seed=seed)
+
+    def transform(self, size: int, config, recipe):
+        from mobilerepro.data.transforms import TrainTransform
+
+        return TrainTransform(size=size, crop=False, interpolation=config.interpolation,
+                              normalisation=config.normalisation)
+
+    def criterion(self, recipe, num_classes: int):
+        """(the loss, no Mixup)."""
+        from timm.loss import SoftTargetCrossEntropy
+
+        return SoftTargetCrossEntropy(), None

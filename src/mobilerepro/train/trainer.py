@@ -43,11 +43,42 @@ CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "final.pt"
 HISTORY = "history.csv"
 RUN_SUMMARY = "run.json"
-# torch 2.12.1 on CPU corrupts its heap (crash) in the weight gradient of a channels_last 1x1 stride-2 convolution
-# once the input reaches 96 px (MobileOne's stem scale branch; found here). Below that, gradients match the
-# contiguous layout exactly and training is ~3x faster, so channels_last stays on for small inputs only.
+# torch 2.12.1 on CPU can corrupt its heap (crash) in the weight gradient of a channels_last 1x1 stride-2
+# convolution on 3 channels (MobileOne's stem scale branch; found here): on AVX-512 machines from 96 px on, on an
+# AVX2-only EPYC at 16 px with one thread. Where it survives, gradients match the contiguous layout exactly and
+# training is several times faster, so on CPU channels_last is used only below 96 px and where a probe of that
+# convolution (a child process, once per torch build, CPU, threads and size) survives.
 CPU_CHANNELS_LAST_MAX_PX = 95
+CHANNELS_LAST_PROBE = """
+import sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+size = int(sys.argv[2])
+conv = torch.nn.Conv2d(3, 48, 1, stride=2).to(memory_format=torch.channels_last)
+for _ in range(5):
+    conv(torch.randn(4, 3, size, size).to(memory_format=torch.channels_last)).sum().backward()
+"""
 POSTFIX_EVERY = 5
+
+
+def channels_last_survives(size: int, threads: int) -> bool:
+    """Whether the convolution that crashes torch's CPU channels_last backward on some machines survives here at
+    `size` px on `threads` threads: probed in a child process, the answer kept in the results folder per torch build,
+    CPU (name and instruction set), threads and size."""
+    import json
+    import subprocess
+
+    from mobilerepro.results import results_root
+
+    key = (f"torch {torch.__version__} | {environment.cpu_model()} | {torch.backends.cpu.get_cpu_capability()} | "
+           f"{threads} threads | {size} px")
+    path = results_root() / "machine" / "channels_last_probe.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    if key not in known:
+        child = subprocess.run([sys.executable, "-c", CHANNELS_LAST_PROBE, str(threads), str(size)],
+                               capture_output=True, env={**os.environ, "MALLOC_CHECK_": "3"}, timeout=300)
+        known[key] = child.returncode == 0
+        write_json(path, known)
+    return bool(known[key])
 
 
 class TrainingInterrupted(MobileReproError):
@@ -81,7 +112,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     amp: bool | None = None
-    channels_last: bool | None = None  # None: on CUDA, and on CPU below CPU_CHANNELS_LAST_MAX_PX
+    channels_last: bool | None = None  # None: on CUDA, and on CPU where it is safe (channels_last_survives)
     threads: int | None = None
     seed: int = 0
     eval_every: int = 1
@@ -96,8 +127,42 @@ class TrainConfig:
     def recipe_object(self) -> Recipe:
         return preset(self.recipe).with_overrides(**self.recipe_overrides)
 
+    def targets(self) -> HardLabels | soft_labels.StoredTargets:
+        """What the network learns from: the images' own labels, or the teacher's stored distributions."""
+        if self.soft_labels:
+            return soft_labels.StoredTargets(tuple(self.soft_labels), self.teacher)
+        return HardLabels()
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class HardLabels:
+    """Training on the images' own labels: the recipe's crop and augmentation, its label smoothing, and its
+    Mixup/CutMix where it has them (mixed targets are soft: the smoothing moves into them, the loss takes soft
+    targets). `data.soft_labels.StoredTargets` is the other kind, with the same three methods."""
+
+    def train_set(self, samples: SampleList, seed: int) -> ImageDataset:
+        return ImageDataset(samples, seed=seed)
+
+    def transform(self, size: int, config: TrainConfig, recipe: Recipe) -> TrainTransform:
+        return TrainTransform(size=size, scale=tuple(config.crop_scale), interpolation=config.interpolation,
+                              augmentation=recipe.augmentation, randaugment_magnitude=recipe.randaugment_magnitude,
+                              randaugment_probability=recipe.randaugment_probability,
+                              normalisation=config.normalisation)
+
+    def criterion(self, recipe: Recipe, num_classes: int):
+        """(the loss, timm's Mixup or None)."""
+        if recipe.mixup_probability > 0:
+            from timm.data import Mixup
+            from timm.loss import SoftTargetCrossEntropy
+
+            return SoftTargetCrossEntropy(), Mixup(
+                mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha, prob=recipe.mixup_probability,
+                switch_prob=recipe.mixup_switch_probability, label_smoothing=recipe.label_smoothing,
+                num_classes=num_classes)
+        return torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing), None
 
 
 @dataclass
@@ -236,7 +301,9 @@ class Trainer:
         self.channels_last = self._use_channels_last()
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
-        self.train_set = self._train_set()
+        self.targets = config.targets()
+        self.train_set = self.targets.train_set(self.train_samples, config.seed)
+        self.criterion, self.mixup = self.targets.criterion(self.recipe, self.num_classes)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.distributed.world_size,
                                           rank=self.distributed.rank, shuffle=True, seed=config.seed, drop_last=True)
         steps = len(self.sampler) // config.batch_size
@@ -247,7 +314,7 @@ class Trainer:
                 f"{len(self.train_samples)} training images are fewer than one batch of {config.batch_size} "
                 f"per process ({self.distributed.world_size} processes)"
             )
-        if self.recipe.mixup_probability and config.batch_size % 2:
+        if self.mixup is not None and config.batch_size % 2:
             raise MobileReproError(f"Mixup/CutMix mixes the images of a batch in pairs: the batch size per process "
                                    f"must be even, got {config.batch_size}")
         self.schedule = Schedule(self.recipe, self.epochs, steps, config.batch_size * self.distributed.world_size)
@@ -256,17 +323,6 @@ class Trainer:
         self.amp_dtype = (torch.bfloat16 if self.device.type == "cpu" or torch.cuda.is_bf16_supported()
                           else torch.float16) if amp else None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.criterion = self._loss()
-        self.mixup = None
-        if self.recipe.mixup_probability > 0 and not config.soft_labels:
-            from timm.data import Mixup
-            from timm.loss import SoftTargetCrossEntropy
-
-            # Mixed targets are soft: the label smoothing moves into them, the loss takes soft targets.
-            self.mixup = Mixup(mixup_alpha=self.recipe.mixup_alpha, cutmix_alpha=self.recipe.cutmix_alpha,
-                               prob=self.recipe.mixup_probability, switch_prob=self.recipe.mixup_switch_probability,
-                               label_smoothing=self.recipe.label_smoothing, num_classes=self.num_classes)
-            self.criterion = SoftTargetCrossEntropy()
         self.l2_parameters = [p for group in self.optimizer.param_groups if group["decays"] for p in group["params"]]
         self.ema = None
         if self.recipe.ema_decay:
@@ -279,34 +335,16 @@ class Trainer:
             self.network = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.progress = Progress()
 
-    def _train_set(self):
-        """The training images with their labels, or — distilling — the stores' records with the teacher's."""
-        if not self.config.soft_labels:
-            return ImageDataset(self.train_samples, seed=self.config.seed)
-        if not self.config.teacher:
-            raise MobileReproError("distilling from stored soft labels needs the teacher's digest (`teacher`): a "
-                                   "store made by another teacher must not be used by mistake")
-        stores = [soft_labels.SoftLabels.open(Path(folder), self.train_samples, self.config.teacher)
-                  for folder in self.config.soft_labels]
-        return soft_labels.StudentSet(stores, seed=self.config.seed)
-
-    def _loss(self) -> torch.nn.Module:
-        """Cross-entropy against hard labels (with the recipe's smoothing), or against the teacher's distribution."""
-        if self.config.soft_labels:
-            from timm.loss import SoftTargetCrossEntropy
-
-            return SoftTargetCrossEntropy()
-        return torch.nn.CrossEntropyLoss(label_smoothing=self.recipe.label_smoothing)
-
     def _use_channels_last(self) -> bool:
-        largest = max(size for _, size in self.recipe.resolution_stages)
         if self.device.type == "cuda":
             return self.config.channels_last is not False
-        safe = max(largest, self.recipe.eval_size) <= CPU_CHANNELS_LAST_MAX_PX
+        if self.config.channels_last is False:
+            return False
+        largest = max(max(size for _, size in self.recipe.resolution_stages), self.recipe.eval_size)
+        safe = largest <= CPU_CHANNELS_LAST_MAX_PX and channels_last_survives(largest, torch.get_num_threads())
         if self.config.channels_last and not safe and self.distributed.is_main:
-            tqdm.write(f"channels_last is off: on CPU it crashes torch {torch.__version__} at {largest} px "
-                       f"(safe up to {CPU_CHANNELS_LAST_MAX_PX} px)")
-        return safe and self.config.channels_last is not False
+            tqdm.write(f"channels_last is off: on this CPU it crashes torch {torch.__version__} at {largest} px")
+        return safe
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -341,14 +379,7 @@ class Trainer:
 
     # -- data ----------------------------------------------------------------------------------------------------
     def train_transform(self, size: int) -> TrainTransform:
-        if self.config.soft_labels:  # the student sees the teacher's augmented pixels, flipped at most (MNv4 §8)
-            return TrainTransform(size=size, crop=False, interpolation=self.config.interpolation,
-                                  normalisation=self.config.normalisation)
-        return TrainTransform(size=size, scale=tuple(self.config.crop_scale), interpolation=self.config.interpolation,
-                              augmentation=self.recipe.augmentation,
-                              randaugment_magnitude=self.recipe.randaugment_magnitude,
-                              randaugment_probability=self.recipe.randaugment_probability,
-                              normalisation=self.config.normalisation)
+        return self.targets.transform(size, self.config, self.recipe)
 
     def eval_transform(self) -> EvalTransform:
         return EvalTransform(self.recipe.eval_size, self.config.eval_crop_pct, self.config.interpolation,
