@@ -50,6 +50,22 @@ def test_the_dashboard_lists_every_claim_and_reads_the_verdicts_of_quick_and_ful
     assert mu1.startswith("not testable here: MobileOne-µ's architecture is not among this project's sources")
 
 
+def test_chapter_times_are_read_from_the_result_files_and_summed(results):
+    for chapter, seconds in (("mobileone/table7", 90.4), ("mobileone/table2", 1200.0)):
+        write_summary(results, chapter, "quick", [])
+        path = results / chapter / "quick" / experiments.get(chapter).files["summary"]
+        path.write_text(json.dumps({**json.loads(path.read_text()), "seconds": seconds}))
+    write_summary(results, "mobileone/table3", "quick", [])  # a run from before the time was recorded
+    table = dashboard.times_table("quick").set_index("chapter")
+    assert table.loc["make replicate-table7", "seconds"] == 90.4
+    assert table.loc["make replicate-table3", "status"] == "no time recorded"
+    assert table.loc["make replicate-table1", "status"] == "not run yet"
+    report = dashboard.times_terminal(table.reset_index())
+    assert "1 min 30 s" in report and "20 min 00 s" in report
+    assert report.splitlines()[-1].split()[:5] == ["total", "(2", "of", str(len(experiments.registry())), "chapters"]
+    assert report.splitlines()[-1].endswith("21 min 30 s")
+
+
 def test_a_claim_whose_chapter_does_not_exist_yet_says_so(results, monkeypatch):
     unjudged = claims.parse_claim("mnv4", "table99", "faster", {"where": "Tab. 99", "text": "a constructed claim",
                                                                  "provenance": "claim"})

@@ -94,3 +94,11 @@ def test_every_chapter_is_in_the_generated_table_of_contents():
 def test_book_config_does_not_execute():
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
+
+
+def test_the_readme_types_no_measured_time_or_throughput():
+    """Measured numbers are result files (`python -m mobilerepro times` reads the chapters' own); a time, speed or
+    size typed into the README goes stale and is no measurement."""
+    readme = (ROOT / "README.md").read_text()
+    typed = re.findall(r"\b\d+(?:\.\d+)? ?(?:s|min|ms|h|img/s|GiB|MiB|kB)\b", readme)
+    assert not typed, typed

@@ -95,6 +95,13 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_times(args) -> int:
+    from mobilerepro import dashboard
+
+    print(dashboard.times_terminal(dashboard.times_table(args.profile)))
+    return 0
+
+
 def _settings(pairs: list[str], what: str) -> dict:
     settings = {}
     for pair in pairs:
@@ -265,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("claims", help="every claim of the papers with its provenance, chapter and verdicts").set_defaults(
         func=cmd_claims)
 
+    times = sub.add_parser("times", help="what each chapter's last run took on this machine, and the total")
+    times.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"))
+    times.set_defaults(func=cmd_times)
     sub.add_parser("book", help="build the Jupyter Book from the chapters that have run (others get a page saying "
                    "how to run them)").set_defaults(func=cmd_book)
 

@@ -1,6 +1,7 @@
 """The claims dashboard: every claim of the papers with its provenance, the chapter that judges it and the verdicts
 of the chapter's last quick and full runs on this machine, read from the result files (`python -m mobilerepro
-claims`, and the book page `claims.md`). A smoke run is never shown: its numbers mean nothing."""
+claims`, and the book page `claims.md`). A smoke run is never shown: its numbers mean nothing. Beside it, what each
+chapter's last run took here (`python -m mobilerepro times`), read from the same files."""
 
 from __future__ import annotations
 
@@ -100,3 +101,33 @@ def markdown(table: pd.DataFrame) -> str:
 
 def claims_paper_title(paper_id: str) -> str:
     return paper.family(paper_id)["title"]
+
+
+def times_table(profile: str = "quick") -> pd.DataFrame:
+    """Each chapter's last run of `profile` here: the seconds it took (as its result file records them), the CPU,
+    threads and commit it ran on; chapters not run (or run before the time was recorded) say so."""
+    records = []
+    for experiment in experiments.registry().values():
+        path = experiment.default_output_dir(profile) / experiment.files["summary"]
+        summary = read_json(path) if path.exists() else {}
+        stamp = summary.get("environment", {})
+        seconds = summary.get("seconds")
+        records.append({"chapter": f"make replicate-{experiment.target}", "seconds": seconds,
+                        "status": "" if seconds is not None else ("not run yet" if not summary else "no time recorded"),
+                        "cpu": stamp.get("cpu", ""), "threads": stamp.get("threads", ""),
+                        "commit": stamp.get("git_commit", "")})
+    return pd.DataFrame.from_records(records)
+
+
+def times_terminal(table: pd.DataFrame) -> str:
+    timed = table.seconds.dropna()
+    lines = [f"{row.chapter:44s} {_duration(row.seconds) if row.status == '' else row.status:>12s}  {row.cpu} "
+             f"{row.commit}".rstrip() for row in table.itertuples()]
+    lines.append(f"{'total (' + str(len(timed)) + ' of ' + str(len(table)) + ' chapters timed)':44s} "
+                 f"{_duration(timed.sum()):>12s}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"

@@ -69,6 +69,19 @@ class Interval:
     p_value: float | None = None  # two-sided, against no effect: lets a chapter's contrasts be corrected (Holm)
 
 
+def contrast_evidence(contrast: dict, quantity: str = "top-1 difference", unit: str = "points",
+                      digits: int = 2) -> Interval:
+    """A paired contrast over seeds (`measure.stats.paired_by_seed`) as an interval, described as `quantity` in
+    `unit`, its p-value kept for the chapter's Holm correction."""
+    difference, low, high = contrast["difference"], contrast["ci_low"], contrast["ci_high"]
+    interval = f", 95 % CI [{low:+.{digits}f}, {high:+.{digits}f}]" if math.isfinite(low) else ""
+    p_value = contrast.get("p_value")
+    return Interval(difference, low, high, contrast["seeds"],
+                    f"{quantity} {difference:+.{digits}f} {unit}{interval} over {contrast['seeds']} seed(s)".replace(
+                        "  ", " "),
+                    None if p_value is None or not math.isfinite(p_value) else float(p_value))
+
+
 @dataclass(frozen=True)
 class Spreads:
     """A candidate's and a reference's spread (e.g. p10–p90 of latency samples), `n` observations each at least."""

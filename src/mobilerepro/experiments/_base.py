@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -289,12 +290,15 @@ class Experiment:
     def run(self, config: BaseConfig, output_dir: str | Path | None = None, *, progress: bool = True) -> Path:
         """Measure, judge, write the result files, draw the figure from them; returns the output directory."""
         directory = ensure_writable(output_dir or self.default_output_dir(config.profile))
+        started = time.perf_counter()
         outcome = self.measure(config, directory, progress)
         chapter_claims = self.claims
         verdicts = judge_chapter(chapter_claims, outcome.evidence, CPU_BACKENDS)
         write_csv(directory / self.files["rows"], outcome.rows)
+        # The run's own time (work reused from a cache, e.g. a finished training run, costs only its reading).
         write_json(directory / self.files["summary"],
-                   {**self.header(config), **outcome.summary, "verdicts": [v.as_dict() for v in verdicts]})
+                   {**self.header(config), **outcome.summary, "verdicts": [v.as_dict() for v in verdicts],
+                    "seconds": time.perf_counter() - started})
         self.figure(self.load(directory), directory / self.files["figure"])
         return directory
 

@@ -41,7 +41,6 @@ from mobilerepro.distill.teacher import TeacherRecipe, finetune
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.experiments._training_ablation import (
     CIFAR10,
-    contrast_evidence,
     interrupted_runs,
     plot_per_seed,
 )
@@ -52,7 +51,7 @@ from mobilerepro.train import trainer
 from mobilerepro.train.evaluate import evaluate
 from mobilerepro.train.grid import run_grid
 from mobilerepro.train.recipe import preset
-from mobilerepro.verdicts import NotTestable
+from mobilerepro.verdicts import NotTestable, contrast_evidence
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from mobilerepro.results import content_digest, results_root
 from mobilerepro.train import trainer
 from mobilerepro.train.grid import run_grid
 from mobilerepro.train.recipe import Schedule, preset
-from mobilerepro.verdicts import Interval, NotTestable
+from mobilerepro.verdicts import NotTestable, contrast_evidence
 
 CIFAR10 = "cifar10-test-jpg/test"
 
@@ -430,11 +430,3 @@ def plot_per_seed(axis, frame: pd.DataFrame, column: str, labels: dict[str, str]
     axis.grid(axis="y", alpha=0.3)
 
 
-def contrast_evidence(contrast: dict, quantity: str = "top-1 difference") -> Interval:
-    """A paired contrast over seeds as the verdict engine's interval, described as `quantity` in points."""
-    interval = (f", 95 % CI [{contrast['ci_low']:+.2f}, {contrast['ci_high']:+.2f}]"
-                if np.isfinite(contrast["ci_low"]) else "")
-    p_value = contrast.get("p_value")
-    return Interval(contrast["difference"], contrast["ci_low"], contrast["ci_high"], contrast["seeds"],
-                    f"{quantity} {contrast['difference']:+.2f} points{interval} over {contrast['seeds']} seed(s)",
-                    None if p_value is None or not np.isfinite(p_value) else float(p_value))
