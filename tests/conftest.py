@@ -1,4 +1,5 @@
 import os
+import threading
 
 import pytest
 import torch
@@ -84,13 +85,13 @@ def smoke_run(results_root, request):
 
     done, failed = {}, {}
 
-    def execute(experiment_id: str, one_thread: bool = False):
+    def execute(experiment_id: str, one_thread: bool = False, kernel=None):
         experiment = experiments.get(experiment_id)
         parameters = {"profile": "smoke", **SMOKE_OVERRIDES.get(experiment.id, {})}
         if one_thread and "threads" in experiment.parameter_names():
             parameters["threads"] = 1
         return notebook.execute(experiment.id, parameters, output_dir=results_root / "smoke" / experiment.id,
-                                publish=False, log_output=False)
+                                publish=False, log_output=False, kernel=kernel)
 
     def prefetch():
         wanted = [i for i in _smoke_ids_requested(request.session)
@@ -106,15 +107,25 @@ def smoke_run(results_root, request):
                              if c.__module__.rsplit(".", 1)[-1] in SHARED_CACHE_TEMPLATES), experiment_id)
             lanes.setdefault(template, []).append(experiment_id)
 
-        def run_lane(lane):
-            for experiment_id in lane:
-                try:
-                    done[experiment_id] = execute(experiment_id, True)
-                except Exception as error:  # re-raised in the test that reads this chapter's run
-                    failed[experiment_id] = error
+        # Two workers, each with one kernel for all its chapters (namespace emptied between them).
+        queue = list(lanes.values())
+        lock = threading.Lock()
+
+        def worker():
+            with notebook.shared_kernel() as kernel:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        lane = queue.pop(0)
+                    for experiment_id in lane:
+                        try:
+                            done[experiment_id] = execute(experiment_id, True, kernel)
+                        except Exception as error:  # re-raised in the test that reads this chapter's run
+                            failed[experiment_id] = error
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(run_lane, lanes.values()))
+            list(pool.map(lambda _: worker(), range(2)))
 
     def run(experiment_id: str):
         experiment = experiments.get(experiment_id)

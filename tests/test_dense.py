@@ -19,7 +19,7 @@ if stack.available():
     from mobilerepro.models import build_model
 
 BACKBONES = [("MobileOne", "s0", 5), ("MobileOne", "s4", 5), ("MobileNetV4", "conv_s", None),
-             ("MobileNetV4", "hybrid_m", None)]
+             ("MobileNetV4", "hybrid_m", None), ("EfficientNet", "lite0", 5)]
 
 
 def build_backbone(registry, kind, variant, **options):
@@ -39,7 +39,8 @@ def test_backbones_resolve_in_both_registries_and_give_their_feature_points(regi
     assert [(128 // f.shape[2], 96 // f.shape[3]) for f in features] == [(s, s) for s in backbone.strides]
 
 
-@pytest.mark.parametrize(("kind", "variant"), [("MobileOne", "s1"), ("MobileNetV4", "conv_m")])
+@pytest.mark.parametrize(("kind", "variant"), [("MobileOne", "s1"), ("MobileNetV4", "conv_m"),
+                                               ("EfficientNet", "lite0")])
 @pytest.mark.parametrize("output_stride", [8, 16])
 def test_dilated_backbones_stop_at_their_output_stride_with_the_same_weights(kind, variant, output_stride):
     plain = build_backbone(MMDET_MODELS, kind, variant)

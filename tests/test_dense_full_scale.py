@@ -126,6 +126,22 @@ def test_a_backbone_loads_its_checkpoint_exactly_and_refuses_one_that_does_not_f
         load_backbone_weights(MobileOne("s0"), partial)
 
 
+def test_the_lite0_backbone_takes_the_released_imagenet_weights_tensor_by_tensor(tmp_path):
+    import torch
+
+    from mobilerepro.dense.backbones import EfficientNet, load_backbone_weights
+    from mobilerepro.models.pretrained import imagenet_checkpoint
+
+    path = imagenet_checkpoint("efficientnet_lite0", tmp_path)
+    backbone = EfficientNet("lite0", out_indices=(3, 4), output_stride=8)
+    assert load_backbone_weights(backbone, path) == len(backbone.state_dict())
+    released = torch.load(path, weights_only=True)
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, released[key.removeprefix("body.")]), key
+    assert not {key for key in released if key.startswith(("conv_head", "bn2", "classifier"))} & {
+        key.removeprefix("body.") for key in backbone.state_dict()}  # the classifier's head is no backbone part
+
+
 def test_a_full_run_from_imagenet_weights_loads_them_when_it_starts_not_when_it_resumes(tmp_path):
     from types import SimpleNamespace
 

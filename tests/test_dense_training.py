@@ -84,3 +84,30 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_full_length(tmp_path):
     assert len(first_epoch) == iterations_per_epoch
     assert result["iterations"] == 2 * iterations_per_epoch
     assert result["loss"][:iterations_per_epoch] == pytest.approx(first_epoch, rel=0, abs=0)
+
+
+def constructed_runs(scratch, imagenet):
+    import pandas as pd
+
+    return pd.DataFrame.from_records(
+        [{"set": "camvid", "backbone": "efficientnet_lite0", "start": start, "seed": seed, "held_out": value,
+          "iterations": 30} for start, values in (("scratch", scratch), ("imagenet", imagenet))
+         for seed, value in enumerate(values)])
+
+
+def test_the_imagenet_start_is_judged_paired_by_seed_and_not_when_the_metric_sits_at_its_floor():
+    from mobilerepro import experiments
+    from mobilerepro.measure.latency import CPU_BACKENDS
+    from mobilerepro.verdicts import HELD, NOT_HELD, NOT_TESTABLE, judge_chapter
+
+    chapter = experiments.get("pipeline/small_segmentation")
+
+    def verdict(scratch, imagenet):
+        (found,) = judge_chapter(chapter.claims, chapter.pretrained_evidence(constructed_runs(scratch, imagenet)),
+                                 CPU_BACKENDS)
+        return found
+
+    assert verdict([10.0, 11.0, 9.0], [20.0, 22.0, 19.5]).verdict == HELD
+    assert verdict([20.0, 22.0, 19.5], [10.0, 11.0, 9.0]).verdict == NOT_HELD
+    floor = verdict([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    assert floor.verdict == NOT_TESTABLE and "cannot show a difference" in floor.ours

@@ -87,3 +87,27 @@ def test_protocol_errors():
         LITE0.configure("smoke", protocols=["tf"])
     with pytest.raises(MobileReproError, match="must include the reference"):
         LITE0.configure("smoke", protocols=["labels_1001"])
+
+
+def test_the_released_weights_in_timms_lite0_give_the_packages_outputs(model, tmp_path):
+    from mobilerepro.models import pretrained, zoo
+
+    path = pretrained.imagenet_checkpoint("efficientnet_lite0", tmp_path)
+    assert pretrained.imagenet_checkpoint("efficientnet_lite0", tmp_path) == path  # written once
+    ours = zoo.build_model("efficientnet_lite0")
+    ours.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(ours(images), model(images), atol=1e-4)
+    with pytest.raises(MobileReproError, match="no ImageNet weights are available offline for mobileone_s0"):
+        pretrained.imagenet_checkpoint("mobileone_s0", tmp_path)
+
+
+def test_a_weight_file_that_does_not_fit_timms_lite0_is_refused(monkeypatch, tmp_path):
+    from mobilerepro.models import pretrained
+
+    state = torch.load(efficientnet_lite0_weights_path(), weights_only=True)
+    state = dict(reversed(list(state.items())))  # the same tensors in another order
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: state)
+    with pytest.raises(MobileReproError, match="does not fit timm's"):
+        pretrained.efficientnet_lite0_timm_state_dict()

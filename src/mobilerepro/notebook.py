@@ -109,6 +109,34 @@ def _interrupts_go_to_the_kernel():
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def shared_kernel():
+    """A started Python kernel that several `execute(..., kernel=...)` calls use one after another: its user namespace
+    is emptied before each notebook (`%reset -f`), so a notebook sees nothing another defined, while the modules
+    they import stay loaded — what a fresh kernel spends most of its start on. For running many notebooks (the test
+    suite's smoke runs); a user's run gets a kernel of its own."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(project_root()))
+    try:
+        yield manager
+    finally:
+        manager.shutdown_kernel(now=True)
+
+
+def _empty_namespace(manager) -> None:
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive("%reset -f", store_history=False, timeout=60)
+        if reply["content"]["status"] != "ok":
+            raise MobileReproError(f"the shared kernel could not be reset: {reply['content'].get('evalue', '')}")
+    finally:
+        client.stop_channels()
+
+
 def execute(
     name: str,
     parameters: dict | None = None,
@@ -116,9 +144,10 @@ def execute(
     output_dir: str | Path | None = None,
     publish: bool = False,
     log_output: bool = True,
+    kernel=None,
 ) -> Path:
     """Execute the experiment's notebook; returns the output directory (results + executed notebook). `publish`
-    copies it into the book, except for a smoke run.
+    copies it into the book, except for a smoke run. `kernel`: a `shared_kernel()` to run in instead of a new one.
 
     Raises `ExperimentFailed` (naming the executed notebook) when a cell raised.
     """
@@ -131,6 +160,8 @@ def execute(
     directory = ensure_writable(output_dir or experiment.default_output_dir(profile))
     parameters["output_dir"] = str(directory)
     executed = directory / experiment.files["notebook"]
+    if kernel is not None:
+        _empty_namespace(kernel)
     try:
         with _interrupts_go_to_the_kernel():
             papermill.execute_notebook(
@@ -141,6 +172,7 @@ def execute(
                 kernel_name="python3",
                 log_output=log_output,
                 progress_bar=False,
+                **({"km": kernel} if kernel is not None else {}),
             )
     except papermill.PapermillExecutionError as error:
         raise ExperimentFailed(

@@ -52,10 +52,11 @@ class ZooBackbone(BaseModule):
                                    f"{', '.join(choices)})")
         name = prefix + variant
         body = build_classifier(name, num_classes=1, output_stride=output_stride, **options)
-        kept = {info["module"].split(".")[0] for info in body.feature_info}
-        self.dropped_children = tuple(child for child, _ in body.named_children() if child not in kept)
+        self.dropped_children = self.head_children(body)
         for child in self.dropped_children:  # the classifier head is not part of a backbone
             delattr(body, child)
+        if "num_classes" in vars(body):  # nor are classes: mmdet's class-count check would read timm's attribute
+            del body.num_classes
         self.body = reparameterize_model(body.eval(), inplace=True) if deploy else body
         points = len(body.feature_info)
         self.out_indices = tuple(range(1, points)) if out_indices is None else tuple(out_indices)
@@ -67,6 +68,16 @@ class ZooBackbone(BaseModule):
         self.feature_info = [body.feature_info[i] for i in self.out_indices]
         self._freeze()
 
+    @staticmethod
+    def head_children(body: torch.nn.Module) -> tuple[str, ...]:
+        """The classifier's children a backbone drops: those holding no feature point."""
+        kept = {info["module"].split(".")[0] for info in body.feature_info}
+        return tuple(child for child, _ in body.named_children() if child not in kept)
+
+    def feature_modules(self) -> list[torch.nn.Module]:
+        """The modules that produce feature point 0, 1, ... (what `frozen_stages` freezes)."""
+        return self.body.feature_modules()
+
     @property
     def out_channels(self) -> list[int]:
         return [info["num_chs"] for info in self.feature_info]
@@ -76,7 +87,7 @@ class ZooBackbone(BaseModule):
         return [info["reduction"] for info in self.feature_info]
 
     def _freeze(self) -> None:
-        for module in self.body.feature_modules()[: self.frozen_stages + 1]:
+        for module in self.feature_modules()[: self.frozen_stages + 1]:
             module.eval()
             for parameter in module.parameters():
                 parameter.requires_grad = False
@@ -115,6 +126,26 @@ class MobileNetV4(ZooBackbone):
     the ends of the spec's stages."""
 
     family = "mnv4"
+
+
+@register
+class EfficientNet(ZooBackbone):
+    """EfficientNet-B0 and EfficientNet-Lite0 (timm's TF-padded form, which the released ImageNet weights fill:
+    `models.pretrained`) as a backbone; its 5 feature points are the ends of the stages that change the stride (2, 4,
+    8, 16, 32), the stem belonging to the first."""
+
+    family = "efficientnet"
+
+    @staticmethod
+    def head_children(body: torch.nn.Module) -> tuple[str, ...]:
+        # The stem (conv_stem, bn1) is no feature point of timm's EfficientNet, but every point needs it.
+        return tuple(child for child in ("conv_head", "bn2", "global_pool", "classifier") if hasattr(body, child))
+
+    def feature_modules(self) -> list[torch.nn.Module]:
+        ends = [int(info["module"].split(".")[1]) for info in self.body.feature_info]
+        blocks = self.body.blocks
+        stages = [blocks[start + 1: end + 1] for start, end in zip([-1, *ends], ends, strict=False)]
+        return [torch.nn.ModuleList([self.body.conv_stem, self.body.bn1, stages[0]]), *stages[1:]]
 
 
 def load_backbone_weights(backbone: torch.nn.Module, checkpoint: str | Path) -> int:

@@ -26,7 +26,6 @@ from mmengine.config import Config
 from mobilerepro import MobileReproError, paper
 from mobilerepro.dense import networks, training
 from mobilerepro.launch import torchrun, under_torchrun
-from mobilerepro.models.pretrained import read_state_dict
 
 
 @dataclass(frozen=True)
@@ -184,9 +183,7 @@ def full_config(schedule_name: str, backbone: str, root: Path, work_dir: Path, s
                                            save_last=True)
     config.default_hooks.pop("visualization", None)
     if backbone_checkpoint is not None:
-        read_state_dict(backbone_checkpoint, "backbone")  # a missing or unreadable file stops here, not at epoch 0
-        config.custom_hooks = [*config.get("custom_hooks", []),
-                               dict(type="mobilerepro.BackboneCheckpointHook", checkpoint=str(backbone_checkpoint))]
+        training.start_backbone_from(config, backbone_checkpoint)
     cuda = _cuda()
     config.env_cfg = dict(cudnn_benchmark=cuda, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
                           dist_cfg=dict(backend="nccl" if cuda else "gloo"))

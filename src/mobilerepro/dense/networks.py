@@ -32,7 +32,8 @@ from mobilerepro.measure.complexity import count_macs, count_params
 from mobilerepro.models import get_spec
 from mobilerepro.models.zoo import build_classifier
 
-BACKBONE_TYPES = {"mobileone": "mobilerepro.MobileOne", "mnv4": "mobilerepro.MobileNetV4"}
+BACKBONE_TYPES = {"mobileone": "mobilerepro.MobileOne", "mnv4": "mobilerepro.MobileNetV4",
+                  "efficientnet": "mobilerepro.EfficientNet"}
 DATASETS = {"voc": ("deeplabv3/deeplabv3_r50-d8_4xb4-20k_voc12aug-512x512.py", 21),
             "ade20k": ("mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py", 150)}
 SSDLITE = "ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py"
@@ -65,7 +66,8 @@ def feature_points(name: str, reductions: tuple[int, ...], output_stride: int = 
 def zoo_backbone(name: str, out_indices: list[int], output_stride: int = 32, **options) -> dict:
     family, variant = name.split("_", 1)
     if family not in BACKBONE_TYPES:
-        raise MobileReproError(f"{name} is not a MobileOne or MobileNetV4 model: no OpenMMLab backbone for it")
+        raise MobileReproError(f"{name} is not a MobileOne, MobileNetV4 or EfficientNet model: no OpenMMLab backbone "
+                               "for it")
     get_spec(name)
     return dict(type=BACKBONE_TYPES[family], variant=variant, out_indices=tuple(out_indices),
                 output_stride=output_stride, **options)

@@ -38,7 +38,7 @@ class Budget:
     batch_size: int
     held_out_fraction: float = 0.25
     split_seed: int = 0
-    images: int | None = None  # only the first N images (by name): a check of the code path, not a run
+    images: int | None = None  # only the first N images (by name)
     memorise: bool = False  # train and score on the same images, without augmentation: a check of the scoring path
 
 
@@ -90,6 +90,16 @@ def _schedule(config: Config, budget: Budget, iterations_per_epoch: int, lr: flo
     config.auto_scale_lr = dict(enable=False, base_batch_size=budget.batch_size)
     config.launcher = "none"
     config.log_level = "WARNING"
+
+
+def start_backbone_from(config: Config, checkpoint: str | Path) -> None:
+    """Start the run's backbone from the weights in `checkpoint` (ours, timm's or mmpretrain's), loaded by our hook
+    when the run starts, not when it resumes. A missing or unreadable file stops here, not at the first iteration."""
+    from mobilerepro.models.pretrained import read_state_dict
+
+    read_state_dict(checkpoint, "backbone")
+    config.custom_hooks = [*config.get("custom_hooks", []),
+                           dict(type="mobilerepro.BackboneCheckpointHook", checkpoint=str(checkpoint))]
 
 
 def _loader(dataset: dict, batch_size: int, shuffle: bool) -> dict:

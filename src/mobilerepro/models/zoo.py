@@ -88,6 +88,8 @@ _ZOO: dict[str, ModelSpec] = {
         _spec("mobilenet_v3_large", "MobileNet", "Howard et al. 2019", "timm:mobilenetv3_large_100"),
         _spec("mobilenet_v3_small", "MobileNet", "Howard et al. 2019", "timm:mobilenetv3_small_100"),
         _spec("efficientnet_b0", "NAS", "Tan & Le 2019", "timm:efficientnet_b0"),
+        # TF padding ("same"): the form the released ImageNet weights were trained in (models/pretrained.py).
+        _spec("efficientnet_lite0", "NAS", "Tan & Le 2019 (EfficientNet-Lite)", "timm:tf_efficientnet_lite0"),
         _spec("mnasnet_a1", "NAS", "Tan et al. 2019", "timm:semnasnet_100"),
         _spec("mixnet_s", "NAS", "Tan & Le 2019 (MixConv)", "timm:mixnet_s"),
         _spec("fbnet_c", "NAS", "Wu et al. 2019", "timm:fbnetc_100"),
