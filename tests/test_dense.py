@@ -163,8 +163,8 @@ def test_separable_head_and_fpn_have_no_dense_3x3_convolution():
 
 
 def test_a_backbone_that_has_no_openmmlab_form_is_a_one_line_error():
-    with pytest.raises(MobileReproError, match="not a MobileOne or MobileNetV4 model"):
-        networks.ssdlite("efficientnet_b0")
+    with pytest.raises(MobileReproError, match="not a MobileOne, MobileNetV4 or EfficientNet model"):
+        networks.ssdlite("ghostnet_1_0")
 
 
 @pytest.mark.parametrize("config", [

@@ -266,11 +266,14 @@ def test_channels_last_follows_the_probe_of_the_crashing_convolution(image_root,
         return False
 
     monkeypatch.setattr(trainer, "channels_last_survives", probe)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     assert not trainer.Trainer(tiny_train_config(image_root, tmp_path / "off")).channels_last
     assert asked == [(16, 1)]  # the run's largest size on its thread count
     monkeypatch.setattr(trainer, "channels_last_survives", lambda size, threads: True)
     assert trainer.Trainer(tiny_train_config(image_root, tmp_path / "on")).channels_last
     assert not trainer.Trainer(tiny_train_config(image_root, tmp_path / "asked-off", channels_last=False)).channels_last
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # the crash came and went there
+    assert not trainer.Trainer(tiny_train_config(image_root, tmp_path / "avx2")).channels_last
 
 
 def test_the_channels_last_probe_runs_once_per_machine_and_size(results_root, monkeypatch):

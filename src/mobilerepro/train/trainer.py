@@ -43,25 +43,33 @@ CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "final.pt"
 HISTORY = "history.csv"
 RUN_SUMMARY = "run.json"
-# torch 2.12.1 on CPU can corrupt its heap (crash) in the weight gradient of a channels_last 1x1 stride-2
-# convolution on 3 channels (MobileOne's stem scale branch; found here): on AVX-512 machines from 96 px on, on an
-# AVX2-only EPYC at 16 px with one thread. Where it survives, gradients match the contiguous layout exactly and
-# training is several times faster, so on CPU channels_last is used only below 96 px and where a probe of that
-# convolution (a child process, once per torch build, CPU, threads and size) survives.
+# torch 2.12.1 on CPU can corrupt its heap (a crash, or a process that spins forever) in channels_last backward
+# passes: on AVX-512 machines in the weight gradient of MobileOne's 1x1 stride-2 stem branch from 96 px on; on an
+# AVX2-only EPYC already at 16-32 px, on one thread and on two (found here). Where it survives, gradients match the
+# contiguous layout exactly and training is several times faster, so on CPU channels_last is used only below 96 px
+# on AVX-512 CPUs, and where a probe — a few training steps of MobileOne-S0 in a child process, bounded in time —
+# survives (once per torch build, CPU, threads and size).
 CPU_CHANNELS_LAST_MAX_PX = 95
 CHANNELS_LAST_PROBE = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[1]))
 size = int(sys.argv[2])
-conv = torch.nn.Conv2d(3, 48, 1, stride=2).to(memory_format=torch.channels_last)
-for _ in range(5):
-    conv(torch.randn(4, 3, size, size).to(memory_format=torch.channels_last)).sum().backward()
+from mobilerepro.models import zoo
+model = zoo.build_classifier("mobileone_s0", num_classes=10).to(memory_format=torch.channels_last)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for _ in range(6):
+    images = torch.randn(8, 3, size, size).to(memory_format=torch.channels_last)
+    loss = torch.nn.functional.cross_entropy(model(images), torch.randint(0, 10, (8,)))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
 """
+CHANNELS_LAST_PROBE_SECONDS = 30  # six steps take a few seconds; a corrupted heap can spin instead of crashing
 POSTFIX_EVERY = 5
 
 
 def channels_last_survives(size: int, threads: int) -> bool:
-    """Whether the convolution that crashes torch's CPU channels_last backward on some machines survives here at
+    """Whether channels_last training, which crashes torch's CPU backward on some machines, survives here at
     `size` px on `threads` threads: probed in a child process, the answer kept in the results folder per torch build,
     CPU (name and instruction set), threads and size."""
     import json
@@ -74,9 +82,13 @@ def channels_last_survives(size: int, threads: int) -> bool:
     path = results_root() / "machine" / "channels_last_probe.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     if key not in known:
-        child = subprocess.run([sys.executable, "-c", CHANNELS_LAST_PROBE, str(threads), str(size)],
-                               capture_output=True, env={**os.environ, "MALLOC_CHECK_": "3"}, timeout=300)
-        known[key] = child.returncode == 0
+        try:
+            child = subprocess.run([sys.executable, "-c", CHANNELS_LAST_PROBE, str(threads), str(size)],
+                                   capture_output=True, env={**os.environ, "MALLOC_CHECK_": "3"},
+                                   timeout=CHANNELS_LAST_PROBE_SECONDS)
+            known[key] = child.returncode == 0
+        except subprocess.TimeoutExpired:
+            known[key] = False
         write_json(path, known)
     return bool(known[key])
 
@@ -341,7 +353,9 @@ class Trainer:
         if self.config.channels_last is False:
             return False
         largest = max(max(size for _, size in self.recipe.resolution_stages), self.recipe.eval_size)
-        safe = largest <= CPU_CHANNELS_LAST_MAX_PX and channels_last_survives(largest, torch.get_num_threads())
+        # On the AVX2-only machine the crash came and went from one probe to the next: no probe there is proof.
+        safe = (largest <= CPU_CHANNELS_LAST_MAX_PX and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+                and channels_last_survives(largest, torch.get_num_threads()))
         if self.config.channels_last and not safe and self.distributed.is_main:
             tqdm.write(f"channels_last is off: on this CPU it crashes torch {torch.__version__} at {largest} px")
         return safe
