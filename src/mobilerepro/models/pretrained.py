@@ -72,9 +72,9 @@ def efficientnet_lite0_timm_state_dict() -> dict[str, torch.Tensor]:
 def efficientnet_lite0_checkpoint(folder: Path) -> Path:
     """The timm-named Lite0 weights as a state-dict file in `folder` (written once; its name carries the digest of
     the released file, so another release is another file): what a backbone checkpoint option takes."""
-    import hashlib
+    from mobilerepro.results import file_sha256
 
-    digest = hashlib.sha256(Path(efficientnet_lite0_weights_path()).read_bytes()).hexdigest()[:12]
+    digest = file_sha256(efficientnet_lite0_weights_path())[:12]
     path = Path(folder) / f"efficientnet_lite0-timm-{digest}.pth"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

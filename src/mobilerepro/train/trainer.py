@@ -72,7 +72,6 @@ def channels_last_survives(size: int, threads: int) -> bool:
     """Whether channels_last training, which crashes torch's CPU backward on some machines, survives here at
     `size` px on `threads` threads: probed in a child process, the answer kept in the results folder per torch build,
     CPU (name and instruction set), threads and size."""
-    import json
     import subprocess
 
     from mobilerepro.results import results_root
@@ -80,7 +79,7 @@ def channels_last_survives(size: int, threads: int) -> bool:
     key = (f"torch {torch.__version__} | {environment.cpu_model()} | {torch.backends.cpu.get_cpu_capability()} | "
            f"{threads} threads | {size} px")
     path = results_root() / "machine" / "channels_last_probe.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
+    known = read_json(path) if path.exists() else {}
     if key not in known:
         try:
             child = subprocess.run([sys.executable, "-c", CHANNELS_LAST_PROBE, str(threads), str(size)],
