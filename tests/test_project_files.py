@@ -102,3 +102,12 @@ def test_the_readme_types_no_measured_time_or_throughput():
     readme = (ROOT / "README.md").read_text()
     typed = re.findall(r"\b\d+(?:\.\d+)? ?(?:s|min|ms|h|img/s|GiB|MiB|kB)\b", readme)
     assert not typed, typed
+
+
+def test_litert_environment_is_pinned_apart_with_the_decided_torch():
+    """LiteRT cannot share .venv (litert-torch's xdsl needs typing-extensions < 4.13): its own pins, the same torch."""
+    direct = _pins((ROOT / "requirements-litert.txt").read_text().splitlines())
+    resolved = _pins((ROOT / "constraints-litert.txt").read_text().splitlines())
+    for name, version in direct.items():
+        assert resolved.get(name) == version, name
+    assert direct["torch"] == requirements()["torch"] and direct["numpy"] == requirements()["numpy"]
