@@ -9,6 +9,10 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 # The detection/segmentation stack: never a prerequisite of the classification chapters.
 DENSE_STAMP := $(VENV)/.dense-installed
+# LiteRT (the NAS papers' runtime) cannot share .venv (requirements-litert.txt says why): a second environment that
+# the `litert` backends drive; never a prerequisite of the classification chapters either.
+LITERT_VENV  ?= .venv-litert
+LITERT_STAMP := $(LITERT_VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
@@ -31,7 +35,7 @@ endif
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
-.PHONY: help setup dense-setup data replicate-all book test test-fast lint lock clean
+.PHONY: help setup dense-setup litert-setup data replicate-all book test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -67,12 +71,25 @@ $(DENSE_STAMP): $(STAMP) requirements-dense.txt requirements-build.txt
 
 dense-setup: $(DENSE_STAMP) ## mmcv (built once per machine, cached), mmdet, mmseg: the dense chapters and tests need them
 
+$(LITERT_STAMP): requirements-litert.txt constraints-litert.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@echo ">> creating the LiteRT environment in $(LITERT_VENV) (pinned set from requirements-litert.txt + constraints-litert.txt)"
+	@test -x $(LITERT_VENV)/bin/python || $(PYTHON) -m venv $(LITERT_VENV)
+	$(LITERT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITERT_VENV)/bin/python -m pip install --quiet -r requirements-litert.txt -c constraints-litert.txt
+	$(LITERT_VENV)/bin/python -m pip check
+	@touch $(LITERT_STAMP)
+
+litert-setup: $(LITERT_STAMP) ## LiteRT (TFLite runtime) in its own environment, .venv-litert: the NAS chapter needs it, others add a column when it is there
+
 data: $(STAMP) ## prepare datasets: [DATASET="cifar10 imagenet ..."] [SOURCE=folder with the archives or your copy]
 	$(PY) -m mobilerepro data $(DATASET) $(if $(SOURCE),--source $(SOURCE))
 
-# A chapter built on mmdet/mmseg (its experiment says `needs_dense_stack`) gets the dense stack first.
+# A chapter built on mmdet/mmseg (its experiment says `needs_dense_stack`) gets the dense stack first; one whose
+# claims are about LiteRT (`needs_litert_stack`) gets the LiteRT environment. Any other chapter waits for neither.
 replicate-%: $(STAMP)
 	@if $(PY) -m mobilerepro experiments --needs-dense-stack $* 2>/dev/null; then $(MAKE) --no-print-directory dense-setup; fi
+	@if $(PY) -m mobilerepro experiments --needs-litert-stack $* 2>/dev/null; then $(MAKE) --no-print-directory litert-setup; fi
 	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
 replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run)

@@ -232,7 +232,7 @@ def test_smoke_run_follows_the_contract(experiment_id, smoke_run):
 
 
 @pytest.mark.parametrize("experiment_id", IDS)
-def test_make_installs_the_dense_stack_for_exactly_the_chapters_that_need_it(experiment_id):
+def test_make_installs_the_optional_stacks_for_exactly_the_chapters_that_need_them(experiment_id):
     from mobilerepro import cli
     from mobilerepro.results import project_root
 
@@ -240,5 +240,7 @@ def test_make_installs_the_dense_stack_for_exactly_the_chapters_that_need_it(exp
     rules = [line for line in (project_root() / "Makefile").read_text().splitlines()
              if line and not line.startswith(("\t", "#"))]
     assert not [line for line in rules if f"replicate-{experiment.target}" in line]  # read from the registry
-    answer = cli.main(["experiments", "--needs-dense-stack", experiment.target])
-    assert answer == (0 if experiment.needs_dense_stack else 1)
+    assert cli.main(["experiments", "--needs-dense-stack", experiment.target]) == (
+        0 if experiment.needs_dense_stack else 1)
+    assert cli.main(["experiments", "--needs-litert-stack", experiment.target]) == (
+        0 if experiment.needs_litert_stack else 1)

@@ -80,6 +80,8 @@ def cmd_experiments(args) -> int:
 
     if args.needs_dense_stack:
         return 0 if experiments.get(args.needs_dense_stack).needs_dense_stack else 1
+    if args.needs_litert_stack:
+        return 0 if experiments.get(args.needs_litert_stack).needs_litert_stack else 1
     for experiment in experiments.registry().values():
         if args.make_help:
             print(f"  {'replicate-' + experiment.target:26s} {experiment.description}")
@@ -267,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--make-help", action="store_true", help="as lines of `make help`")
     listing.add_argument("--needs-dense-stack", metavar="CHAPTER",
                          help="exit 0 when the chapter is built on mmdet/mmseg, 1 otherwise (the Makefile asks)")
+    listing.add_argument("--needs-litert-stack", metavar="CHAPTER",
+                         help="exit 0 when the chapter's claims are about LiteRT, 1 otherwise (the Makefile asks)")
     listing.set_defaults(func=cmd_experiments)
 
     sub.add_parser("claims", help="every claim of the papers with its provenance, chapter and verdicts").set_defaults(

@@ -211,6 +211,9 @@ class Experiment:
     full_datasets: tuple[str, ...] = ()
     # Built on mmdet/mmseg: its make target installs the dense stack first (`make dense-setup`).
     needs_dense_stack: bool = False
+    # Its claims are about LiteRT: its make target installs the LiteRT environment first (`make litert-setup`).
+    # Chapters where LiteRT is one column among others leave it False: the column is 'unavailable' without it.
+    needs_litert_stack: bool = False
 
     @property
     def id(self) -> str:

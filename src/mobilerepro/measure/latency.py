@@ -7,7 +7,9 @@ so that slow drift of a shared machine (other jobs, thermal state) hits every mo
 model happened to run during the disturbance.
 
 Backends: `torch` (PyTorch eager, CPU), `onnxruntime` (CPU execution provider), `openvino` (CPU, f32 precision
-hint: its CPU default is bf16 where the hardware has it), `cuda` (PyTorch on the first GPU), `coreml`
+hint: its CPU default is bf16 where the hardware has it), `litert` and `litert_int8` (LiteRT, the TFLite runtime the
+NAS papers used, on XNNPACK; fp32 and post-training int8, driven in a second environment: `measure.litert`),
+`cuda` (PyTorch on the first GPU), `coreml`
 (Core ML mlprogram; prediction exists only on macOS). A backend that cannot run here is reported *unavailable*
 with its reason; a model that fails to export or run on a backend is reported *failed* with its reason. Neither
 stops the measurement of the others.
@@ -31,32 +33,14 @@ from tqdm import tqdm
 
 from mobilerepro import MobileReproError
 from mobilerepro.export.onnx import OnnxExports, one_line
+from mobilerepro.measure.backend import Availability, Backend, Runner
+from mobilerepro.measure.litert import LiteRTBackend
 from mobilerepro.measure.stats import LatencySummary, summarize
 
-Runner = Callable[[], object]
-CPU_BACKENDS = ("torch", "onnxruntime", "openvino")  # one machine's CPU, run three ways: one machine's evidence
-
-
-@dataclass(frozen=True)
-class Availability:
-    backend: str
-    available: bool
-    reason: str = ""
-
-
-class Backend:
-    """One way of running a model. Subclasses say whether they can run here and build a runner."""
-
-    name: str = ""
-    description: str = ""
-
-    def availability(self) -> Availability:
-        return Availability(self.name, True)
-
-    def prepare(
-        self, key: str, model: torch.nn.Module, example: torch.Tensor, *, threads: int, exports: OnnxExports
-    ) -> Runner:
-        raise NotImplementedError
+# One machine's CPU run several ways: one machine's evidence. The fp32 ones are what the roofline (fp32) bounds.
+DESKTOP_BACKENDS = ("torch", "onnxruntime", "openvino")
+FP32_CPU_BACKENDS = (*DESKTOP_BACKENDS, "litert")
+CPU_BACKENDS = (*FP32_CPU_BACKENDS, "litert_int8")
 
 
 class TorchEagerBackend(Backend):
@@ -176,7 +160,8 @@ class CoreMLBackend(Backend):
 
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
-    for backend in (TorchEagerBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), CudaBackend(), CoreMLBackend())
+    for backend in (TorchEagerBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), LiteRTBackend("litert", False),
+                    LiteRTBackend("litert_int8", True), CudaBackend(), CoreMLBackend())
 }
 
 
@@ -351,10 +336,13 @@ def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> No
             for key in order:
                 runner, samples = runners[key], measurements[key].samples_ms
                 try:
-                    for _ in range(plan.runs_per_round):
-                        start = clock()
-                        runner()
-                        samples.append((clock() - start) / 1e6)
+                    if hasattr(runner, "timed"):  # it times itself, e.g. in another process (LiteRT)
+                        samples.extend(runner.timed(plan.runs_per_round))
+                    else:
+                        for _ in range(plan.runs_per_round):
+                            start = clock()
+                            runner()
+                            samples.append((clock() - start) / 1e6)
                 except Exception as error:  # noqa: BLE001 - the row records why; the others go on
                     measurements[key] = Measurement(key[0], key[1], "failed", one_line(error))
                     failed.append(key)
