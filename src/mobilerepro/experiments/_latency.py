@@ -30,24 +30,37 @@ from mobilerepro import MobileReproError
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.export.onnx import one_line
 from mobilerepro.measure.complexity import LayerCost, count_params, layer_costs
-from mobilerepro.measure.latency import BACKENDS, CPU_BACKENDS, TimingPlan, get_backend, measure_latency, time_callables
+from mobilerepro.measure.latency import (
+    BACKENDS,
+    CPU_BACKENDS,
+    FP32_CPU_BACKENDS,
+    TimingPlan,
+    get_backend,
+    measure_latency,
+    time_callables,
+)
 from mobilerepro.measure.roofline import MachinePeaks, calibration_kernels, calibration_runners, heaviest_convolutions
 from mobilerepro.verdicts import Interval, NotTestable, Spreads
 
 ALL_BACKENDS = ["torch", "onnxruntime", "openvino", "cuda", "coreml"]
+# The papers' own runtime, for the chapters that compare with phone numbers (a second environment: `litert-setup`).
+LITERT_BACKENDS = ["litert", "litert_int8"]
 LATENCY_STATISTICS = ("min", "median")
 
 
-def timing_profiles(smoke: dict, quick: dict, full: dict | None = None) -> dict[str, dict]:
-    """Profiles of a latency chapter: every backend; smoke = a few runs; full = MobileOne's 1000 timed runs per pair
-    unless given."""
+def timing_profiles(smoke: dict, quick: dict, full: dict | None = None, *, litert: bool = False) -> dict[str, dict]:
+    """Profiles of a latency chapter: every backend (with `litert`, LiteRT fp32 and int8 too, at quick and full: a
+    backend whose stack is absent is an 'unavailable' row, never a wait); smoke = a few runs; full = MobileOne's 1000
+    timed runs per pair unless given."""
     timing = {
         "smoke": {"warmup": 1, "rounds": 2, "runs_per_round": 1},
         "quick": {"warmup": 3, "rounds": 10, "runs_per_round": 5},
         "full": {"warmup": 10, "rounds": 20, "runs_per_round": 50},
     }
     given = {"smoke": smoke, "quick": quick, "full": full if full is not None else quick}
-    return {profile: {"backends": ALL_BACKENDS, **timing[profile], **given[profile]} for profile in timing}
+    backends = {profile: ALL_BACKENDS + (LITERT_BACKENDS if litert and profile != "smoke" else [])
+                for profile in timing}
+    return {profile: {"backends": backends[profile], **timing[profile], **given[profile]} for profile in timing}
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,7 @@ class LatencyExperiment(Experiment):
         smoke = config.profile == "smoke"  # its numbers mean nothing: one calibration kernel of each kind
         kernels = calibration_kernels([] if smoke else heaviest_convolutions(
             [(p.model, p.input_size) for p in prepared.values()]), minimal=smoke)
-        calibration = calibration_runners([b for b in config.backends if b in CPU_BACKENDS] or ["torch"],
+        calibration = calibration_runners([b for b in config.backends if b in FP32_CPU_BACKENDS] or ["torch"],
                                           config.threads, kernels)
         measurements = {(m.model, m.backend): m for m in measure_latency(
             {name: (p.model, p.input_size) for name, p in prepared.items()}, config.backends, config.plan,
@@ -224,7 +237,7 @@ class LatencyExperiment(Experiment):
             for backend in timed_as:
                 measurement = measurements.get((candidate.name, backend)) or Measurement(
                     candidate.name, backend, "failed", record.get("error", ""))
-                floor = floors.get(candidate.name) if backend in CPU_BACKENDS else None
+                floor = floors.get(candidate.name) if backend in FP32_CPU_BACKENDS else None
                 rows.append({**identity, "threads": config.threads, **measurement.record(config.max_relative_iqr),
                              "roofline_floor_ms": floor})
         frame = pd.DataFrame.from_records(rows)

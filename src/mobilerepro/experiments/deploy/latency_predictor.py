@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure import predictor as lp
-from mobilerepro.measure.latency import CPU_BACKENDS
+from mobilerepro.measure.latency import CPU_BACKENDS, DESKTOP_BACKENDS
 from mobilerepro.report import save_figure
 from mobilerepro.results import content_digest, results_root
 
@@ -114,8 +114,8 @@ class LatencyPredictor(Experiment):
         "smoke": {"random_networks": 8, "zoo_models": ["mobileone_s0", "mobilenet_v2", "mnv4_conv_s",
                                                        "efficientnet_b0"], "backends": ["torch", "onnxruntime"],
                   "warmup": 1, "rounds": 1, "runs_per_round": 2},
-        "quick": {"random_networks": 200, "zoo_models": None, "backends": list(CPU_BACKENDS)},
-        "full": {"random_networks": 400, "zoo_models": None, "backends": list(CPU_BACKENDS), "rounds": 5,
+        "quick": {"random_networks": 200, "zoo_models": None, "backends": list(DESKTOP_BACKENDS)},
+        "full": {"random_networks": 400, "zoo_models": None, "backends": list(DESKTOP_BACKENDS), "rounds": 5,
                  "runs_per_round": 5},
     }
 
@@ -124,7 +124,7 @@ class LatencyPredictor(Experiment):
 
         from mobilerepro.models import zoo
 
-        backends = config.backends or list(CPU_BACKENDS)
+        backends = config.backends or list(DESKTOP_BACKENDS)
         unknown = [b for b in backends if b not in CPU_BACKENDS]
         if unknown:
             raise MobileReproError(f"backends must be among {', '.join(CPU_BACKENDS)}, got {unknown[0]!r}")

@@ -100,6 +100,7 @@ class Table16(LatencyExperiment):
                "bootstrap_resamples": 200},
         quick={"models": None, "rounds": 8, "runs_per_round": 4, "bootstrap_resamples": 2000},
         full={"models": None, "bootstrap_resamples": 10000},
+        litert=True,
     )
 
     def validate(self, config: Table16Config) -> Table16Config:

@@ -130,6 +130,7 @@ class Table6(LatencyExperiment):
         smoke={"models": ["mnv4_conv_s", "mobilenet_v2", "mobileone_s0"], "coreml_export": False},
         quick={"models": None, "rounds": 8, "runs_per_round": 4, "coreml_export": True},
         full={"models": None, "coreml_export": True},
+        litert=True,
     )
 
     def validate(self, config: Table6Config) -> Table6Config:

@@ -29,12 +29,11 @@ from mobilerepro.experiments._latency import (
     timing_profiles,
     zoo_candidate,
 )
+from mobilerepro.measure.latency import DESKTOP_BACKENDS
 from mobilerepro.measure.stats import paired_difference_ci, spearman_with_ci
 from mobilerepro.models import zoo
 from mobilerepro.report import save_figure, scatter_grid, strength
 from mobilerepro.verdicts import Interval, NotTestable
-
-DESKTOP_CPU_BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -143,6 +142,7 @@ class Table1(LatencyExperiment):
                "rounds": 2, "runs_per_round": 2, "bootstrap_resamples": 200},
         quick={"models": None, "rounds": 15, "runs_per_round": 5, "bootstrap_resamples": 2000},
         full={"models": None, "rounds": 20, "runs_per_round": 50, "bootstrap_resamples": 10000},
+        litert=True,
     )
 
     def validate(self, config: Table1Config) -> Table1Config:
@@ -173,11 +173,12 @@ class Table1(LatencyExperiment):
         for backend, corr in correlations.items():
             for claim, quantity in (("desktop_macs_lower", "macs"), ("desktop_params_lower", "params")):
                 c = corr[quantity]
-                if backend in DESKTOP_CPU_BACKENDS:
+                if backend in DESKTOP_BACKENDS:
                     evidence.append((claim, backend, Interval(c["rho"], c["ci_low"], c["ci_high"], c["n"],
                                                               f"{format_rho(c)} over {c['n']} models")))
                 else:
-                    evidence.append((claim, backend, NotTestable(f"{backend} is not a desktop CPU")))
+                    reason = f"{backend} is not one of the desktop CPU runtimes the claim is about"
+                    evidence.append((claim, backend, NotTestable(reason)))
         return evidence
 
     def figure(self, result: Table1Result, path: Path) -> None:

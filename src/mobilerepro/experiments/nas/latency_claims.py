@@ -18,6 +18,8 @@ import pandas as pd
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._latency import (
+    ALL_BACKENDS,
+    LITERT_BACKENDS,
     Candidate,
     LatencyConfig,
     LatencyExperiment,
@@ -88,8 +90,12 @@ class NASRatios(LatencyExperiment):
     description = "MnasNet-A1 / MobileNetV2-1.4 and MobileNetV3-L / MobileNetV2 latency, here and on a Pixel 1"
     config_type = NASRatiosConfig
     result_type = NASRatiosResult
+    # LiteRT first: the papers' own runtime (its environment is installed by this chapter's make target); smoke
+    # leaves it out, its conversions take tens of seconds per model.
     profiles = timing_profiles(smoke={"pairs": ["mobilenetv3_large_vs_mobilenetv2"]},
-                               quick={"pairs": None, "rounds": 10, "runs_per_round": 5})
+                               quick={"pairs": None, "rounds": 10, "runs_per_round": 5,
+                                      "backends": [*LITERT_BACKENDS, *ALL_BACKENDS]})
+    needs_litert_stack = True
 
     def validate(self, config: NASRatiosConfig) -> NASRatiosConfig:
         chosen = list(config.pairs or pairs())
