@@ -105,3 +105,20 @@ def test_interrupt_keeps_the_samples_of_completed_rounds():
     assert measurement.status == "ok"
     assert measurement.rounds_completed == 2 and measurement.summary.n == 4
     assert measurement.record(0.15)["rounds_completed"] == 2
+
+
+def test_an_interrupted_round_leaves_no_runs_behind():
+    calls = {"n": 0}
+
+    class InterruptedInTheThirdRound(Tiny):
+        def forward(self, x):
+            calls["n"] += 1
+            if calls["n"] == 1 + 4 + 2:  # warm-up, two rounds of two runs, one run of the third, then Ctrl-C
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    plan = TimingPlan(warmup=1, rounds=5, runs_per_round=2, threads=1)
+    (measurement,) = measure_latency({"tiny": (InterruptedInTheThirdRound().eval(), (3, 8, 8))}, ["torch"], plan,
+                                     progress=False)
+    assert measurement.rounds_completed == 2 and measurement.summary.n == 4
+    assert measurement.record(0.15)["median_of_round_means_ms"] is not None

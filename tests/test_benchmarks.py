@@ -23,6 +23,9 @@ TINY = {
     "trainer_vs_bare_loop.py": (["--rounds", "1", "--per-class", "4", "--batch-size", "8"],
                                 "trainer_vs_bare_loop.json", ("cifar10-test-jpg",)),
     "time_quick_profile.py": (["--profile", "smoke"], "table1_smoke_wall_time.json", ()),
+    # LiteRT's columns are 'unavailable' rows without its environment, a conversion of one small model with it
+    "runtime_ratios.py": (["--models", "mobilenet_v3_small", "--size", "64", "--rounds", "1", "--runs-per-round",
+                           "1"], "runtime_ratios.json", ()),
 }
 
 

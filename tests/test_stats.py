@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobilerepro.measure.stats import mean_with_ci, paired_by_seed, summarize, wilson_interval
+from mobilerepro.measure.stats import mean_with_ci, median_of_round_means, paired_by_seed, summarize, wilson_interval
 
 
 def test_summary_of_one_to_five():
@@ -20,6 +20,24 @@ def test_summary_of_one_to_five():
     assert s.iqr == pytest.approx(4.0 - 2.0)
     assert s.cv == pytest.approx(math.sqrt(2.5) / 3.0)
     assert s.relative_iqr == pytest.approx(2.0 / 3.0)
+
+
+def test_median_of_round_means_by_hand():
+    # means 2, 15, 4 -> 4; means 6, 5, 5 -> 5; means 6, 1, 2 -> 2 where the median of all runs is 1.5
+    assert median_of_round_means([1, 3, 10, 20, 4, 4], 3) == 4.0
+    assert median_of_round_means([0, 12, 5, 5, 5, 5], 3) == 5.0
+    assert median_of_round_means([0, 12, 1, 1, 2, 2], 3) == 2.0  # pooled median: 1.5
+
+
+@given(st.lists(st.floats(0.01, 1e3), min_size=1, max_size=7), st.integers(1, 6))
+def test_rounds_of_equal_runs_give_the_median_of_their_values(values, runs):
+    samples = [v for v in values for _ in range(runs)]
+    assert median_of_round_means(samples, len(values)) == pytest.approx(float(np.median(values)))
+
+
+def test_samples_that_do_not_split_into_the_rounds_are_refused():
+    with pytest.raises(ValueError, match="equal rounds"):
+        median_of_round_means([1.0, 2.0, 3.0], 2)
 
 
 def test_even_count_median_and_quartiles():

@@ -35,7 +35,7 @@ from mobilerepro import MobileReproError
 from mobilerepro.export.onnx import OnnxExports, one_line
 from mobilerepro.measure.backend import Availability, Backend, Runner
 from mobilerepro.measure.litert import LiteRTBackend
-from mobilerepro.measure.stats import LatencySummary, summarize
+from mobilerepro.measure.stats import LatencySummary, median_of_round_means, summarize
 
 # One machine's CPU run several ways: one machine's evidence. The fp32 ones are what the roofline (fp32) bounds.
 DESKTOP_BACKENDS = ("torch", "onnxruntime", "openvino")
@@ -199,6 +199,9 @@ class Measurement:
         record["n"] = summary.n if summary else 0
         for stat in ("min", "median", "mean", "p10", "p90", "iqr"):
             record[f"{stat}_ms"] = getattr(summary, stat) if summary else None
+        complete = self.rounds_completed and len(self.samples_ms) % self.rounds_completed == 0
+        record["median_of_round_means_ms"] = (
+            median_of_round_means(self.samples_ms, self.rounds_completed) if summary and complete else None)
         record["cv"] = summary.cv if summary else None
         record["relative_iqr"] = summary.relative_iqr if summary else None
         record["unstable"] = bool(summary and summary.relative_iqr > max_relative_iqr)
@@ -357,3 +360,4 @@ def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> No
     for key in runners:
         if measurements[key].status == "ok":
             measurements[key].rounds_completed = completed
+            del measurements[key].samples_ms[completed * plan.runs_per_round:]  # an interrupted round's runs

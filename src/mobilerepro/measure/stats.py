@@ -60,6 +60,15 @@ def summarize(samples_ms) -> LatencySummary:
     )
 
 
+def median_of_round_means(samples_ms, rounds: int) -> float:
+    """MobileNetV4's statistic (App. B): the mean of each round's runs, then the median of those means. The samples
+    are in time order, `rounds` equal rounds of them."""
+    values = np.asarray(samples_ms, dtype=float)
+    if rounds < 1 or values.size == 0 or values.size % rounds:
+        raise ValueError(f"{values.size} samples do not split into {rounds} equal rounds")
+    return float(np.median(values.reshape(rounds, -1).mean(axis=1)))
+
+
 @dataclass(frozen=True)
 class Correlation:
     """A Spearman rank correlation with its percentile bootstrap confidence interval."""
