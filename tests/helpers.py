@@ -20,3 +20,15 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0, spread: float = 1
                 module.weight.copy_(around_one(n))
                 module.bias.copy_(torch.randn(n, generator=generator) * 0.1 * spread)
     return model
+
+
+class ZeroInitialisedResidual(torch.nn.Module):
+    """A residual branch whose last norm starts at zero (timm's zero_init_last): it outputs nothing at init."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8))
+        torch.nn.init.zeros_(self.branch[1].weight)
+
+    def forward(self, x):
+        return x + self.branch(x)

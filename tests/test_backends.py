@@ -4,6 +4,7 @@ import platform
 
 import pytest
 import torch
+from helpers import ZeroInitialisedResidual
 from torch import nn
 
 from mobilerepro import MobileReproError
@@ -122,3 +123,13 @@ def test_an_interrupted_round_leaves_no_runs_behind():
                                      progress=False)
     assert measurement.rounds_completed == 2 and measurement.summary.n == 4
     assert measurement.record(0.15)["median_of_round_means_ms"] is not None
+
+
+def test_a_zero_initialised_branch_is_timed_as_built_and_the_callers_model_is_left_alone():
+    model = ZeroInitialisedResidual().eval()
+    revived = latency.without_dead_branches(model)
+    assert revived is not model
+    assert torch.equal(revived.branch[1].weight, torch.ones(8))
+    assert not torch.count_nonzero(model.branch[1].weight)
+    tiny = Tiny()
+    assert latency.without_dead_branches(tiny) is tiny  # nothing to revive: no copy

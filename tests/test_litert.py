@@ -4,6 +4,7 @@ stack is absent; when present, a converted model computes what PyTorch computes,
 import numpy as np
 import pytest
 import torch
+from helpers import ZeroInitialisedResidual
 from torch import nn
 
 from mobilerepro.experiments._latency import ALL_BACKENDS, LITERT_BACKENDS, timing_profiles
@@ -121,6 +122,12 @@ def test_fp32_conversion_computes_what_pytorch_computes_and_is_cached(litert_sta
     assert len(samples) == 3 and all(s > 0 for s in samples)
 
 
+def test_a_zero_initialised_branch_is_converted_not_folded_away(litert_stack, private_cache):
+    model = latency.without_dead_branches(ZeroInitialisedResidual().eval())
+    runner = latency.get_backend("litert").prepare("residual", model, torch.randn(1, 8, 16, 16), threads=1)
+    assert runner.ops.get("CONV_2D") == 1
+
+
 def test_int8_conversion_keeps_the_ranking_of_the_logits(litert_stack, private_cache):
     model, example = small_model(), torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     runner = latency.get_backend("litert_int8").prepare("small", model, example, threads=1)
@@ -130,8 +137,9 @@ def test_int8_conversion_keeps_the_ranking_of_the_logits(litert_stack, private_c
     assert np.corrcoef(runner.output().ravel(), expected)[0, 1] > 0.95
 
 
-def test_a_roofline_kernel_runs_on_litert(litert_stack, private_cache):
+def test_a_roofline_kernel_runs_on_litert_as_the_convolution_alone(litert_stack, private_cache):
     kernel = next(k for k in roofline.calibration_kernels(minimal=True) if k.kind == "conv")
     runner = roofline.kernel_runner("litert", kernel, 1)
     assert runner is not None
+    assert runner.ops == {"CONV_2D": 1}  # no layout transposes around it: they would be timed as the kernel's
     assert len(runner.timed(2)) == 2

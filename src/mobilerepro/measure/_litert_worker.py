@@ -8,7 +8,8 @@ corrupt an answer.
 Requests (each answered {"ok": true, ...} or {"ok": false, "error": "..."}):
   load    id, program (a torch.export archive), tflite (where the converted model is kept), quantize,
           calibration (an .npy of N x C x H x W inputs, for int8), threads, input (.npy): convert when the .tflite
-          does not exist yet, then build an interpreter with the input in place
+          does not exist yet, then build an interpreter with the input in place; answers converted, seconds, ops
+          (the converted model's op counts by type)
   run     id: one inference
   timed   id, n: n inferences, each timed alone; answers samples_ms
   output  id, path: the output of one inference (dequantised to float32) written as .npy
@@ -64,6 +65,7 @@ class Loaded:
         import numpy as np
         from ai_edge_litert.interpreter import Interpreter
 
+        self.path = tflite
         self.interpreter = Interpreter(model_path=tflite, num_threads=threads)
         self.interpreter.allocate_tensors()
         detail = self.interpreter.get_input_details()[0]
@@ -74,6 +76,17 @@ class Loaded:
             x = np.clip(np.round(x / scale) + zero_point, limits.min, limits.max)
         self.interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
         self.output_detail = self.interpreter.get_output_details()[0]
+
+    def op_census(self) -> dict[str, int]:
+        """How many ops of each type the converted model holds (e.g. QUANTIZE/DEQUANTIZE: where int8 falls back to
+        float), read before any delegate takes them over. The interpreter's op list is not public API: {} when it
+        is not there."""
+        from collections import Counter
+
+        from ai_edge_litert.interpreter import Interpreter
+
+        details = getattr(Interpreter(model_path=self.path), "_get_ops_details", None)
+        return dict(Counter(op["op_name"] for op in details())) if details else {}
 
     def timed(self, n: int) -> list[float]:
         invoke, clock, samples = self.interpreter.invoke, time.perf_counter_ns, []
@@ -114,7 +127,8 @@ def serve(protocol) -> None:
                     _convert(request["program"], request["tflite"], request["input"], request["quantize"],
                              request["calibration"])
                 loaded[key] = Loaded(request["tflite"], request["threads"], request["input"])
-                reply = {"converted": converted, "seconds": time.perf_counter() - started}
+                reply = {"converted": converted, "seconds": time.perf_counter() - started,
+                         "ops": loaded[key].op_census()}
             elif op == "run":
                 loaded[key].interpreter.invoke()
             elif op == "timed":

@@ -18,6 +18,7 @@ stops the measurement of the others.
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import platform
 import random
@@ -238,6 +239,29 @@ def torch_threads(threads: int):
         torch.set_num_threads(previous)
 
 
+NORMALIZATIONS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
+def without_dead_branches(model: torch.nn.Module) -> torch.nn.Module:
+    """The model with every all-zero normalisation scale set to one (a copy; the model itself when it has none).
+
+    timm zero-initialises the last norm of each residual branch (ResNets' `zero_init_last`, MobileViT's fusion
+    conv), so at initialisation those branches output zeros. A converter that folds constants (LiteRT's does)
+    then deletes them and times a different, much smaller network: ResNet-152 ran in a tenth of its roofline floor.
+    The work of a branch does not depend on its scale's value, so a scale of one times the network as built."""
+    dead = [m for m in model.modules() if isinstance(m, NORMALIZATIONS) and getattr(m, "weight", None) is not None
+            and not torch.count_nonzero(m.weight)]
+    if not dead:
+        return model
+    names = {id(m) for m in dead}
+    revived = copy.deepcopy(model)
+    with torch.no_grad():
+        for original, module in zip(model.modules(), revived.modules(), strict=True):
+            if id(original) in names:
+                module.weight.fill_(1.0)
+    return revived
+
+
 def measure_latency(
     models: dict[str, tuple[torch.nn.Module, tuple[int, int, int]]],
     backends: list[str],
@@ -250,9 +274,10 @@ def measure_latency(
 ) -> list[Measurement]:
     """Time every model on every backend following `plan`; returns one Measurement per (model, backend).
 
-    `models` maps a name to (model in inference form, input size C x H x W). `beside` maps (name, backend) to more
-    runners (e.g. the roofline's calibration kernels) timed in the same interleaved rounds; their Measurements come
-    back with the models'.
+    `models` maps a name to (model in inference form, input size C x H x W); a branch zero-initialised to output
+    nothing is timed as built (`without_dead_branches`). `beside` maps (name, backend) to more runners (e.g. the
+    roofline's calibration kernels) timed in the same interleaved rounds; their Measurements come back with the
+    models'.
     """
     chosen = [get_backend(name) for name in backends]
     measurements: dict[tuple[str, str], Measurement] = {}
@@ -266,6 +291,7 @@ def measure_latency(
             file=sys.stderr, mininterval=_refresh_interval(),
         )
         for model_name, (model, input_size) in models.items():
+            model = without_dead_branches(model)
             example = torch.randn(1, *input_size, generator=generator)
             for backend in chosen:
                 key = (model_name, backend.name)

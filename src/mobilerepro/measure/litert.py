@@ -139,10 +139,10 @@ atexit.register(WORKER.stop)
 
 class LiteRTRunner:
     """One converted model in the worker: calling it runs one inference (warm-up); `timed(n)` returns n samples
-    timed inside the worker; `output()` is its output as float32."""
+    timed inside the worker; `output()` is its output as float32; `ops` its op counts by type."""
 
-    def __init__(self, key: str, converted: bool, seconds: float):
-        self.key, self.converted, self.load_seconds = key, converted, seconds
+    def __init__(self, key: str, converted: bool, seconds: float, ops: dict[str, int]):
+        self.key, self.converted, self.load_seconds, self.ops = key, converted, seconds, ops
 
     def __call__(self) -> None:
         WORKER.request(op="run", id=self.key)
@@ -235,7 +235,7 @@ class LiteRTBackend(Backend):
             loaded = WORKER.request(op="load", id=runner_key, program=str(program), tflite=str(tflite),
                                     quantize=self.quantize, calibration=str(calibration) if calibration else None,
                                     threads=threads, input=str(inputs))
-        return LiteRTRunner(runner_key, loaded["converted"], loaded["seconds"])
+        return LiteRTRunner(runner_key, loaded["converted"], loaded["seconds"], loaded.get("ops", {}))
 
 
 def main() -> int:

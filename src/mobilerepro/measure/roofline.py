@@ -192,7 +192,8 @@ def _onnx_kernel(kernel: Kernel) -> bytes:
 
 class _KernelModule(torch.nn.Module):
     """A calibration kernel as a module, for the backends that convert a whole model (LiteRT): a GEMM with a
-    constant right-hand side (as a linear layer's), or the convolution."""
+    constant right-hand side (as a linear layer's), or the convolution with channels-last input and output — the
+    converter cancels the two layout changes against its own, so that nothing but the convolution is timed."""
 
     def __init__(self, kernel: Kernel):
         super().__init__()
@@ -206,7 +207,14 @@ class _KernelModule(torch.nn.Module):
             self.conv = torch.nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups, bias=False)
 
     def forward(self, x):
-        return x @ self.right if self.conv is None else self.conv(x)
+        if self.conv is None:
+            return x @ self.right
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+    @staticmethod
+    def example(kernel: Kernel, feed: dict) -> torch.Tensor:
+        inputs = torch.from_numpy(feed["a"])
+        return inputs if kernel.kind == "gemm" else inputs.permute(0, 2, 3, 1).contiguous()
 
 
 def kernel_runner(backend: str, kernel: Kernel, threads: int):
@@ -249,7 +257,7 @@ def kernel_runner(backend: str, kernel: Kernel, threads: int):
             litert = get_backend("litert")
             if not litert.availability().available:
                 return None
-            return litert.prepare(kernel.name, _KernelModule(kernel).eval(), torch.from_numpy(feed["a"]),
+            return litert.prepare(kernel.name, _KernelModule(kernel).eval(), _KernelModule.example(kernel, feed),
                                   threads=threads)
     except ImportError:
         return None

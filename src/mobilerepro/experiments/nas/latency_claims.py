@@ -1,6 +1,9 @@
-"""The NAS papers' latency claims as ratios on this machine: MnasNet-A1 against MobileNetV2-1.4 (the baseline of
-MnasNet's "1.8x faster") and MobileNetV3-Large against MobileNetV2 ("20 % faster"), timed side by side in one
-interleaved run on every backend here, each ratio judged on its direction with the paper's Pixel 1 ratio beside.
+"""The NAS papers' latency claims as ratios on this machine: MnasNet-A1 against MobileNetV2-1.4 and NASNet-A,
+MobileNetV3-Large against MobileNetV2, FBNet-B against MobileNetV2-1.3, FBNet-C against MobileNetV2-1.4 and
+EfficientNet-B1 against ResNet-152, timed side by side in one interleaved run on every backend here (LiteRT, the
+papers' runtime, first), each ratio judged on its direction with the paper's ratio and the MACs ratio (what a
+FLOPs-aware designer predicts) beside; GhostNet and EfficientFormerV2 as FLOPs-vs-latency cases; and the ranking
+MobileNetV3's Tab. 3 gives on a Pixel 1 against each runtime's ranking here (Spearman rho).
 
 The papers searched and timed with TFLite on a phone's big core; the argument of the whole family is that the
 target runtime, not FLOPs, decides. A ratio that flips between a phone's TFLite and this CPU's runtimes is that
@@ -29,70 +32,112 @@ from mobilerepro.experiments._latency import (
     timing_profiles,
     zoo_candidate,
 )
+from mobilerepro.measure.stats import spearman
+from mobilerepro.models import nas
 from mobilerepro.report import save_figure
+from mobilerepro.verdicts import NotTestable
 
-# Baselines of the papers that the zoo does not hold (it keeps one width per architecture): built from timm.
-TIMM_BASELINES = {"mobilenet_v2_1_4": "mobilenetv2_140"}
+
+def chapter_data() -> dict:
+    return paper.load("nas")["latency_claims"]
 
 
 def pairs() -> dict[str, dict]:
-    return paper.load("nas")["latency_claims"]["pairs"]
+    return chapter_data()["pairs"]
+
+
+def table3() -> dict:
+    return chapter_data()["mobilenetv3_table3"]
+
+
+def published_ratio(pair: dict) -> float | None:
+    """The paper's latency ratio (derived): its two latencies' ratio, or 1 / its "N x faster"; None for a case."""
+    if "candidate_ms" in pair:
+        return paper.value(pair["candidate_ms"]) / paper.value(pair["reference_ms"])
+    if "speedup" in pair:
+        return 1 / paper.value(pair["speedup"])
+    return None
 
 
 def candidate(name: str, seed: int) -> Candidate:
-    if name not in TIMM_BASELINES:
+    if name not in nas.BASELINES:
         return zoo_candidate(name, seed)
-
-    def build():
-        import timm
-        import torch
-
-        torch.manual_seed(seed)
-        return timm.create_model(TIMM_BASELINES[name], pretrained=False).eval()
-
-    return Candidate({"model": name}, build, (3, 224, 224))
+    side = nas.BASELINES[name][1]
+    return Candidate({"model": name}, lambda: nas.build_baseline(name, seed), (3, side, side))
 
 
 @dataclass(frozen=True)
 class NASRatiosConfig(LatencyConfig):
     pairs: list[str] | None = None
+    table3: bool = True  # also time MobileNetV3 Tab. 3's models for the ranking comparison
 
 
 class NASRatiosResult(LatencyResult):
-    terminal_tables = ("ratios",)
+    terminal_tables = ("ratios", "table3_ranking")
+
+    def _macs(self) -> pd.Series:
+        return self.candidates().set_index("model")["macs"]
 
     def ratios_table(self) -> pd.DataFrame:
-        records = []
+        macs, records = self._macs(), []
         for name in self.summary["parameters"]["pairs"]:
             pair = pairs()[name]
-            published = paper.value(pair["candidate_ms"]) / paper.value(pair["reference_ms"])
+            if "not_built" in pair:
+                continue
+            published = published_ratio(pair)
             for backend in dict.fromkeys(self.ok().backend):
                 found = ratio_evidence(self.rows, backend, "model", pair["candidate"], pair["reference"])
                 if found is not None:
                     records.append({"candidate": pair["candidate"], "reference": pair["reference"],
                                     "backend": backend, "ratio here": found.estimate + 1,
                                     "spreads allow from": found.low + 1, "to": found.high + 1,
-                                    "Pixel 1 TFLite ratio (derived)": published})
+                                    "MACs ratio": macs[pair["candidate"]] / macs[pair["reference"]],
+                                    "published ratio (derived)": published,
+                                    "published on": pair.get("published_on", "— (a case, no latency claim)")})
+        return pd.DataFrame.from_records(records)
+
+    def table3_table(self) -> pd.DataFrame:
+        """Per backend: Spearman rho of its latencies with the Pixel 1 column over Tab. 3's models timed here."""
+        published = {model: paper.value(v) for model, v in table3()["pixel1_ms"].items()}
+        ok = self.ok()
+        records = []
+        for backend in dict.fromkeys(ok.backend):
+            here = ok[ok.backend == backend].set_index("model")[self.stat_column]
+            models = [m for m in published if m in here.index]
+            if len(models) >= 3:
+                records.append({"backend": backend, "models": len(models),
+                                "rho with the Pixel 1 column": spearman([here[m] for m in models],
+                                                                        [published[m] for m in models]),
+                                "rho with MACs": spearman([here[m] for m in models],
+                                                          [self._macs()[m] for m in models])})
         return pd.DataFrame.from_records(records)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {**super().tables(), "ratios": self.ratios_table()}
+        return {**super().tables(), "ratios": self.ratios_table(), "table3_ranking": self.table3_table()}
 
     def summary_numbers(self) -> list[str]:
-        table = self.ratios_table()
-        return [f"{row['candidate']} / {row['reference']} on {row['backend']}: {row['ratio here']:.2f}x here, "
-                f"{row['Pixel 1 TFLite ratio (derived)']:.2f}x on the papers' Pixel 1 (TFLite)"
-                for _, row in table.iterrows()]
+        numbers = []
+        for (candidate, reference), group in self.ratios_table().groupby(["candidate", "reference"], sort=False):
+            here = ", ".join(f"{r['backend']} {r['ratio here']:.2f}x" for _, r in group.iterrows())
+            first = group.iloc[0]
+            published = first["published ratio (derived)"]
+            beside = f"{published:.2f}x on {first['published on']}" if pd.notna(published) else "no published latency"
+            numbers.append(f"{candidate} / {reference}: {here}; MACs {first['MACs ratio']:.2f}x; {beside}")
+        for _, row in self.table3_table().iterrows():
+            pixel, macs = row["rho with the Pixel 1 column"], row["rho with MACs"]
+            numbers.append(f"MobileNetV3 Tab. 3 ranking on {row['backend']}: rho {pixel:.2f} with the Pixel 1 column, "
+                           f"{macs:.2f} with MACs ({row['models']} models)")
+        return numbers
 
 
 class NASRatios(LatencyExperiment):
     title = "The NAS papers' latency claims, as ratios on this machine"
-    description = "MnasNet-A1 / MobileNetV2-1.4 and MobileNetV3-L / MobileNetV2 latency, here and on a Pixel 1"
+    description = "MnasNet, MobileNetV3, FBNet and EfficientNet latency ratios on LiteRT and the CPU runtimes here"
     config_type = NASRatiosConfig
     result_type = NASRatiosResult
     # LiteRT first: the papers' own runtime (its environment is installed by this chapter's make target); smoke
     # leaves it out, its conversions take tens of seconds per model.
-    profiles = timing_profiles(smoke={"pairs": ["mobilenetv3_large_vs_mobilenetv2"]},
+    profiles = timing_profiles(smoke={"pairs": ["mobilenetv3_large_vs_mobilenetv2"], "table3": False},
                                quick={"pairs": None, "rounds": 10, "runs_per_round": 5,
                                       "backends": [*LITERT_BACKENDS, *ALL_BACKENDS]})
     needs_litert_stack = True
@@ -105,35 +150,58 @@ class NASRatios(LatencyExperiment):
         return super().validate(NASRatiosConfig(**{**config.as_dict(), "pairs": chosen}))
 
     def candidates(self, config: NASRatiosConfig) -> list[Candidate]:
-        names = dict.fromkeys(n for p in config.pairs for n in (pairs()[p]["candidate"], pairs()[p]["reference"]))
-        return [candidate(name, config.seed) for name in names]
+        chosen = [pairs()[p] for p in config.pairs if "not_built" not in pairs()[p]]
+        names = [n for pair in chosen for n in (pair["candidate"], pair["reference"])]
+        if config.table3:
+            names += [m for m in table3()["pixel1_ms"] if m not in table3().get("not_built", {})]
+        return [candidate(name, config.seed) for name in dict.fromkeys(names)]
 
     def analyse(self, config: NASRatiosConfig, frame: pd.DataFrame, prepared: dict, peaks):
+        claims = chapter_data()["claims"]
         evidence = []
         for name, pair in pairs().items():  # a pair left out of this run is judged not testable, with its reason
-            evidence += ratio_claim_evidence(name, frame, "model", pair["candidate"], pair["reference"])
+            if name not in claims:
+                continue
+            if "not_built" in pair:
+                evidence.append((name, "this run", NotTestable(pair["not_built"])))
+            else:
+                evidence += ratio_claim_evidence(name, frame, "model", pair["candidate"], pair["reference"])
         return {}, evidence
 
     def figure(self, result: NASRatiosResult, path: Path) -> None:
-        table = result.ratios_table()
-        labels = list(dict.fromkeys(f"{r.candidate}\n/ {r.reference}" for r in table.itertuples()))
-        backends = list(dict.fromkeys(table.backend))
-        fig, ax = plt.subplots(figsize=(max(6, 2.6 * len(labels)), 4), constrained_layout=True)
-        width = 0.8 / max(len(backends), 1)
-        for i, backend in enumerate(backends):
-            rows = table[table.backend == backend]
-            x = np.array([labels.index(f"{r.candidate}\n/ {r.reference}") for r in rows.itertuples()])
+        table, ranking = result.ratios_table(), result.table3_table()
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True,
+                                          gridspec_kw={"width_ratios": [3, 2]})
+        claimed = table[table["published ratio (derived)"].notna()]
+        for backend, rows in claimed.groupby("backend", sort=False):
             ratio = rows["ratio here"].to_numpy()
             spread = np.vstack([ratio - rows["spreads allow from"].to_numpy(), rows["to"].to_numpy() - ratio])
-            ax.bar(x - 0.4 + width * (i + 0.5), ratio, width, yerr=spread, capsize=3, label=backend)
-        for x, published in enumerate(table.drop_duplicates("candidate")["Pixel 1 TFLite ratio (derived)"]):
-            ax.hlines(published, x - 0.45, x + 0.45, colors="black", linestyles="--",
-                      label="the papers' Pixel 1 (TFLite)" if x == 0 else None)
-        ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_ylabel("latency ratio (candidate / baseline; < 1: faster)")
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
+            left.errorbar(rows["published ratio (derived)"], ratio, yerr=spread, fmt="o", capsize=3, label=backend,
+                          alpha=0.85)
+        macs = claimed.drop_duplicates(["candidate", "reference"])
+        left.scatter(macs["published ratio (derived)"], macs["MACs ratio"], marker="x", color="black", zorder=3,
+                     label="MACs ratio (FLOPs-aware prediction)")
+        for _, row in macs.iterrows():
+            left.annotate(f"{row['candidate']}\n/ {row['reference']}", (row["published ratio (derived)"],
+                          row["MACs ratio"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        bounds = [0.1, 2.5]
+        left.plot(bounds, bounds, color="grey", linestyle="--", linewidth=0.8, label="measured = published")
+        left.axhline(1.0, color="grey", linewidth=0.6)
+        left.set(xscale="log", yscale="log", xlabel="published latency ratio (derived from the paper)",
+                 ylabel="latency ratio here (candidate / baseline; < 1: faster)",
+                 title="Each claim: published vs measured ratio")
+        left.legend(fontsize=7)
+        left.grid(alpha=0.3, which="both")
+        if len(ranking):
+            x = np.arange(len(ranking))
+            right.bar(x - 0.2, ranking["rho with the Pixel 1 column"], 0.4, label="with the Pixel 1 column")
+            right.bar(x + 0.2, ranking["rho with MACs"], 0.4, label="with MACs")
+            right.set_xticks(x, ranking.backend, rotation=30)
+            right.set_ylim(-1, 1)
+            right.axhline(0, color="grey", linewidth=0.6)
+            right.legend(fontsize=8)
+        right.set(ylabel="Spearman rho of latency here", title="MobileNetV3 Tab. 3's models: whose ranking?")
+        right.grid(axis="y", alpha=0.3)
         save_figure(fig, path)
 
 
