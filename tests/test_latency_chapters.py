@@ -4,6 +4,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from mobilerepro import MobileReproError, experiments, paper
@@ -104,3 +106,33 @@ def test_table16_default_population_has_published_accuracy():
     config = experiments.get("mnv4/table16").configure("quick")
     assert {"mnv4_conv_s", "mnv4_hybrid_l", "mobileone_s0", "mobilenet_v2"} <= set(config.models)
     assert "deit_tiny" not in config.models  # no published top-1 in our data
+
+
+def _timings(rows: list[tuple[str, float, float, float, float]]) -> pd.DataFrame:
+    """(model, MACs, p10, median, p90) rows of one backend, as a latency chapter's result rows."""
+    return pd.DataFrame.from_records([{"model": m, "macs": macs, "backend": "torch", "status": "ok", "p10_ms": p10,
+                                       "median_ms": median, "p90_ms": p90} for m, macs, p10, median, p90 in rows])
+
+
+def test_a_pair_is_ordered_by_macs_and_an_inversion_is_apart_only_beyond_both_spreads():
+    from mobilerepro.experiments.nas.flops_vs_latency import pair_table
+
+    frame = _timings([("small_but_slow", 100, 9.0, 10.0, 11.0), ("big_but_fast", 200, 4.0, 5.0, 6.0),
+                      ("big_and_close", 300, 8.0, 10.5, 12.0)])
+    pairs = pair_table(frame, "median_ms").set_index(["fewer", "more"])
+    inverted = pairs.loc[("small_but_slow", "big_but_fast")]
+    assert inverted.latency_ratio == pytest.approx(2.0) and inverted.macs_ratio == pytest.approx(2.0)
+    assert inverted.apart  # 9 > 6
+    overlapping = pairs.loc[("small_but_slow", "big_and_close")]
+    assert overlapping.latency_ratio < 1 and not overlapping.apart  # 10.5 vs 10, spreads overlap
+
+
+@given(st.lists(st.tuples(st.integers(1, 10**9), st.floats(0.1, 100)), min_size=2, max_size=8,
+                unique_by=lambda r: r[0]))
+def test_every_pair_appears_once_with_fewer_macs_first(networks):
+    from mobilerepro.experiments.nas.flops_vs_latency import pair_table
+
+    frame = _timings([(f"n{i}", macs, t * 0.9, t, t * 1.1) for i, (macs, t) in enumerate(networks)])
+    pairs = pair_table(frame, "median_ms")
+    assert len(pairs) == len(networks) * (len(networks) - 1) // 2
+    assert (pairs.macs_ratio >= 1).all()

@@ -123,7 +123,14 @@ class NASRatiosResult(LatencyResult):
             published = first["published ratio (derived)"]
             beside = f"{published:.2f}x on {first['published on']}" if pd.notna(published) else "no published latency"
             numbers.append(f"{candidate} / {reference}: {here}; MACs {first['MACs ratio']:.2f}x; {beside}")
-        for _, row in self.table3_table().iterrows():
+        ranking = self.table3_table()
+        if len(ranking):
+            published = {m: paper.value(v) for m, v in table3()["pixel1_ms"].items() if m in self._macs().index}
+            agreement = spearman(list(published.values()), [self._macs()[m] for m in published])
+            numbers.append(f"MobileNetV3 Tab. 3: the Pixel 1 column itself ranks these {len(published)} models with "
+                           f"rho {agreement:.2f} against their MACs" + (" — the same ranking, so this comparison "
+                           "cannot tell latency-awareness from FLOPs-awareness" if agreement == 1 else ""))
+        for _, row in ranking.iterrows():
             pixel, macs = row["rho with the Pixel 1 column"], row["rho with MACs"]
             numbers.append(f"MobileNetV3 Tab. 3 ranking on {row['backend']}: rho {pixel:.2f} with the Pixel 1 column, "
                            f"{macs:.2f} with MACs ({row['models']} models)")
