@@ -204,7 +204,8 @@ class LiteRTBackend(Backend):
         if not self.quantize:
             return "LiteRT (TFLite runtime), XNNPACK CPU delegate, fp32 (litert-torch conversion)"
         return ("LiteRT (TFLite runtime), XNNPACK CPU delegate, int8 weights and activations (post-training PT2E "
-                f"quantisation, symmetric per-channel weights, calibrated on {calibration_source()})")
+                f"quantisation, symmetric per-channel weights, calibrated on {calibration_source()}; ops the "
+                "quantiser does not annotate, hard-swish among them, stay float between QUANTIZE/DEQUANTIZE)")
 
     def availability(self) -> Availability:
         versions = stack_versions()

@@ -188,9 +188,13 @@ class NASRatios(LatencyExperiment):
         macs = claimed.drop_duplicates(["candidate", "reference"])
         left.scatter(macs["published ratio (derived)"], macs["MACs ratio"], marker="x", color="black", zorder=3,
                      label="MACs ratio (FLOPs-aware prediction)")
-        for _, row in macs.iterrows():
-            left.annotate(f"{row['candidate']}\n/ {row['reference']}", (row["published ratio (derived)"],
-                          row["MACs ratio"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        keys = []  # numbers beside the markers, the pairs they stand for in a box: the names would overlap
+        for number, (_, row) in enumerate(macs.iterrows(), start=1):
+            left.annotate(str(number), (row["published ratio (derived)"], row["MACs ratio"]), fontsize=8,
+                          xytext=(-10, -10), textcoords="offset points")
+            keys.append(f"{number}: {row['candidate']} / {row['reference']}")
+        left.text(0.02, 0.98, "\n".join(keys), transform=left.transAxes, fontsize=7, va="top",
+                  bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "lightgrey"})
         bounds = [0.1, 2.5]
         left.plot(bounds, bounds, color="grey", linestyle="--", linewidth=0.8, label="measured = published")
         left.axhline(1.0, color="grey", linewidth=0.6)
