@@ -10,6 +10,7 @@ from torch import nn
 from mobilerepro.experiments._latency import ALL_BACKENDS, LITERT_BACKENDS, timing_profiles
 from mobilerepro.measure import latency, litert, roofline
 from mobilerepro.measure.latency import TimingPlan, measure_latency
+from mobilerepro.results import file_sha256
 
 
 @pytest.fixture
@@ -143,3 +144,21 @@ def test_a_roofline_kernel_runs_on_litert_as_the_convolution_alone(litert_stack,
     assert runner is not None
     assert runner.ops == {"CONV_2D": 1}  # no layout transposes around it: they would be timed as the kernel's
     assert len(runner.timed(2)) == 2
+
+
+def test_a_programs_digest_ignores_the_random_id_each_process_saves_into_it(tmp_path):
+    """torch.export.save writes an id, random per process, into every archive: the cache key must not see it, or a
+    conversion is never found again by a later run."""
+    import zipfile
+
+    saved = tmp_path / "program.pt2"
+    torch.export.save(torch.export.export(small_model(), (torch.randn(1, 3, 32, 32),)), saved)
+    other_process = tmp_path / "elsewhere" / "program.pt2"
+    other_process.parent.mkdir()
+    with zipfile.ZipFile(saved) as original, zipfile.ZipFile(other_process, "w") as copy:
+        ids = [name for name in original.namelist() if name.endswith("serialization_id")]
+        for name in original.namelist():
+            copy.writestr(name, b"another-process-id" if name in ids else original.read(name))
+    assert ids
+    assert litert.program_digest(saved) == litert.program_digest(other_process)
+    assert file_sha256(saved) != file_sha256(other_process)  # the bytes alone would differ

@@ -80,6 +80,23 @@ def stack_versions() -> dict | str:
     return versions
 
 
+def program_digest(archive: Path) -> str:
+    """The digest of an exported program by its contents: every member of the archive but the random id that
+    `torch.export.save` writes into each one (with it, the same model saved twice never has the same digest, and no
+    conversion would ever be found in the cache)."""
+    import hashlib
+    import zipfile
+
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(archive) as members:
+        for name in sorted(members.namelist()):
+            if name.endswith("serialization_id"):
+                continue
+            digest.update(name.encode() + b"\0")
+            digest.update(members.read(name))
+    return digest.hexdigest()
+
+
 class Worker:
     """The worker process (started on first use, stopped at exit; restarted after a crash)."""
 
@@ -225,7 +242,7 @@ class LiteRTBackend(Backend):
                 torch.export.save(torch.export.export(model.eval(), (example,)), program)
             inputs = Path(scratch) / "input.npy"
             np.save(inputs, example.numpy())
-            identity = {"program": file_sha256(program), "quantize": self.quantize, "versions": versions}
+            identity = {"program": program_digest(program), "quantize": self.quantize, "versions": versions}
             calibration = None
             if self.quantize:
                 calibration = Path(scratch) / "calibration.npy"

@@ -129,7 +129,7 @@ class NASRatiosResult(LatencyResult):
             agreement = spearman(list(published.values()), [self._macs()[m] for m in published])
             numbers.append(f"MobileNetV3 Tab. 3: the Pixel 1 column itself ranks these {len(published)} models with "
                            f"rho {agreement:.2f} against their MACs" + (" — the same ranking, so this comparison "
-                           "cannot tell latency-awareness from FLOPs-awareness" if agreement == 1 else ""))
+                           "cannot tell latency-awareness from FLOPs-awareness" if np.isclose(agreement, 1) else ""))
         for _, row in ranking.iterrows():
             pixel, macs = row["rho with the Pixel 1 column"], row["rho with MACs"]
             numbers.append(f"MobileNetV3 Tab. 3 ranking on {row['backend']}: rho {pixel:.2f} with the Pixel 1 column, "
