@@ -97,6 +97,16 @@ def program_digest(archive: Path) -> str:
     return digest.hexdigest()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Worker:
     """The worker process (started on first use, stopped at exit; restarted after a crash)."""
 
@@ -122,6 +132,10 @@ class Worker:
 
     def _start(self) -> None:
         cache_dir().mkdir(parents=True, exist_ok=True)
+        for stale in cache_dir().glob("worker-*.log"):  # left by a process killed before its exit handler ran
+            pid = stale.stem.removeprefix("worker-")
+            if pid.isdigit() and not _alive(int(pid)):
+                stale.unlink(missing_ok=True)
         self.log = cache_dir() / f"worker-{os.getpid()}.log"
         worker = Path(__file__).with_name("_litert_worker.py")
         with self.log.open("w") as log:
