@@ -146,19 +146,32 @@ def test_a_roofline_kernel_runs_on_litert_as_the_convolution_alone(litert_stack,
     assert len(runner.timed(2)) == 2
 
 
-def test_a_programs_digest_ignores_the_random_id_each_process_saves_into_it(tmp_path):
-    """torch.export.save writes an id, random per process, into every archive: the cache key must not see it, or a
-    conversion is never found again by a later run."""
+def test_a_programs_digest_ignores_the_process_id_and_the_example_values_but_not_the_weights(tmp_path):
+    """torch.export.save writes an id, random per process, into every archive, and the example input a chapter drew:
+    the cache key must see neither, or a conversion is never found again by a later run or another chapter."""
+    model = small_model()
+    saved, elsewhere, retrained = tmp_path / "a" / "program.pt2", tmp_path / "b" / "program.pt2", tmp_path / "c.pt2"
+    for path in (saved, elsewhere):
+        path.parent.mkdir()
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 32, 32),)), saved)
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 32, 32),)), elsewhere)
+    _replace_serialization_id(elsewhere)
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    torch.export.save(torch.export.export(model, (torch.randn(1, 3, 32, 32),)), retrained)
+    assert file_sha256(saved) != file_sha256(elsewhere)  # the bytes alone differ
+    assert litert.program_digest(saved) == litert.program_digest(elsewhere)
+    assert litert.program_digest(saved) != litert.program_digest(retrained)
+
+
+def _replace_serialization_id(archive):
+    """Rewrite the archive as another process would have saved it: another random id."""
     import zipfile
 
-    saved = tmp_path / "program.pt2"
-    torch.export.save(torch.export.export(small_model(), (torch.randn(1, 3, 32, 32),)), saved)
-    other_process = tmp_path / "elsewhere" / "program.pt2"
-    other_process.parent.mkdir()
-    with zipfile.ZipFile(saved) as original, zipfile.ZipFile(other_process, "w") as copy:
-        ids = [name for name in original.namelist() if name.endswith("serialization_id")]
-        for name in original.namelist():
-            copy.writestr(name, b"another-process-id" if name in ids else original.read(name))
+    with zipfile.ZipFile(archive) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    ids = [name for name in members if name.endswith("serialization_id")]
     assert ids
-    assert litert.program_digest(saved) == litert.program_digest(other_process)
-    assert file_sha256(saved) != file_sha256(other_process)  # the bytes alone would differ
+    with zipfile.ZipFile(archive, "w") as rewritten:
+        for name, data in members.items():
+            rewritten.writestr(name, b"another-process-id" if name in ids else data)
