@@ -80,7 +80,7 @@ $(LITERT_STAMP): requirements-litert.txt constraints-litert.txt
 	$(LITERT_VENV)/bin/python -m pip check
 	@touch $(LITERT_STAMP)
 
-litert-setup: $(LITERT_STAMP) ## LiteRT (TFLite runtime) in its own environment, .venv-litert: the NAS chapter needs it, others add a column when it is there
+litert-setup: $(LITERT_STAMP) ## LiteRT (TFLite runtime) in its own environment, .venv-litert: the NAS chapters need it, others add its columns when it is there
 
 data: $(STAMP) ## prepare datasets: [DATASET="cifar10 imagenet ..."] [SOURCE=folder with the archives or your copy]
 	$(PY) -m mobilerepro data $(DATASET) $(if $(SOURCE),--source $(SOURCE))
