@@ -110,8 +110,9 @@ def test_table16_default_population_has_published_accuracy():
 
 def _timings(rows: list[tuple[str, float, float, float, float]]) -> pd.DataFrame:
     """(model, MACs, p10, median, p90) rows of one backend, as a latency chapter's result rows."""
-    return pd.DataFrame.from_records([{"model": m, "macs": macs, "backend": "torch", "status": "ok", "p10_ms": p10,
-                                       "median_ms": median, "p90_ms": p90} for m, macs, p10, median, p90 in rows])
+    columns = ["model", "macs", "backend", "status", "p10_ms", "median_ms", "p90_ms"]
+    return pd.DataFrame.from_records([(m, macs, "torch", "ok", p10, median, p90) for m, macs, p10, median, p90 in rows],
+                                     columns=columns)
 
 
 def test_a_pair_is_ordered_by_macs_and_an_inversion_is_apart_only_beyond_both_spreads():
@@ -136,3 +137,48 @@ def test_every_pair_appears_once_with_fewer_macs_first(networks):
     pairs = pair_table(frame, "median_ms")
     assert len(pairs) == len(networks) * (len(networks) - 1) // 2
     assert (pairs.macs_ratio >= 1).all()
+
+
+def _flops_verdict(rows) -> str:
+    from mobilerepro import claims
+    from mobilerepro.experiments.nas import flops_vs_latency
+    from mobilerepro.measure.latency import CPU_BACKENDS
+    from mobilerepro.verdicts import judge_chapter
+
+    frame = _timings(rows).assign(n=50, min_ms=lambda f: f.median_ms)
+    experiment = flops_vs_latency.EXPERIMENT
+    config = experiment.configure("smoke")
+    _, evidence = experiment.analyse(config, frame, {}, None)
+    [verdict] = judge_chapter(claims.claims_of(experiment.id), evidence, CPU_BACKENDS)
+    return verdict.verdict
+
+
+def test_fewer_macs_slower_beyond_both_spreads_holds_the_mnasnet_claim():
+    assert _flops_verdict([("small_but_slow", 100, 9.0, 10.0, 11.0), ("big_but_fast", 200, 4.0, 5.0, 6.0)]) == "held"
+
+
+def test_when_macs_rank_every_pair_the_mnasnet_claim_did_not_hold():
+    assert _flops_verdict([("small_and_fast", 100, 4.0, 5.0, 6.0), ("big_and_slow", 200, 9.0, 10.0, 11.0),
+                           ("bigger_and_slower", 400, 19.0, 20.0, 21.0)]) == "did not hold"
+
+
+def test_nas_pairs_published_ratio_from_latencies_or_a_speedup():
+    from mobilerepro.experiments.nas.latency_claims import published_ratio
+
+    assert published_ratio({"candidate_ms": {"value": 78, "provenance": "verified"},
+                            "reference_ms": {"value": 156, "provenance": "verified"}}) == pytest.approx(0.5)
+    assert published_ratio({"speedup": {"value": 4.0, "provenance": "verified"}}) == pytest.approx(0.25)
+    assert published_ratio({"case": "no latency claim"}) is None
+
+
+def test_a_nas_claim_whose_model_is_not_built_is_judged_not_testable_with_the_reason():
+    from mobilerepro.experiments.nas import latency_claims
+
+    experiment = latency_claims.EXPERIMENT
+    config = experiment.configure("smoke")
+    _, evidence = experiment.analyse(config, _timings([]).assign(n=[]), {}, None)
+    unbuilt = {name: pair["not_built"] for name, pair in latency_claims.pairs().items() if "not_built" in pair}
+    assert unbuilt
+    for name, reason in unbuilt.items():
+        [(_, scope, found)] = [e for e in evidence if e[0] == name]
+        assert found.reason == reason

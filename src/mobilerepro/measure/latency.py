@@ -346,12 +346,24 @@ def _refresh_interval() -> float:
     return 0.5 if sys.stderr.isatty() else 15.0
 
 
+def timed_runs(runner: Runner, n: int) -> list[float]:
+    """`n` runs of `runner`, each timed alone (ms): by the runner itself when it has `timed` (it runs in another
+    process, LiteRT, whose pipe must not be in a sample), else by the clock around each call."""
+    if hasattr(runner, "timed"):
+        return runner.timed(n)
+    clock, samples = time.perf_counter_ns, []
+    for _ in range(n):
+        start = clock()
+        runner()
+        samples.append((clock() - start) / 1e6)
+    return samples
+
+
 def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> None:
     """Run the interleaved rounds. An interrupt (Ctrl-C, a notebook's interrupt button) ends the timing early but
     keeps every sample taken so far: each measurement records how many rounds it completed."""
     order = list(runners)
     shuffler = random.Random(plan.seed)
-    clock = time.perf_counter_ns
     bar = tqdm(
         total=plan.rounds * len(order), desc="timing", unit="batch", disable=not progress or not order,
         file=sys.stderr, mininterval=_refresh_interval(),
@@ -365,13 +377,7 @@ def _timed_rounds(runners, measurements, plan: TimingPlan, progress: bool) -> No
             for key in order:
                 runner, samples = runners[key], measurements[key].samples_ms
                 try:
-                    if hasattr(runner, "timed"):  # it times itself, e.g. in another process (LiteRT)
-                        samples.extend(runner.timed(plan.runs_per_round))
-                    else:
-                        for _ in range(plan.runs_per_round):
-                            start = clock()
-                            runner()
-                            samples.append((clock() - start) / 1e6)
+                    samples.extend(timed_runs(runner, plan.runs_per_round))
                 except Exception as error:  # noqa: BLE001 - the row records why; the others go on
                     measurements[key] = Measurement(key[0], key[1], "failed", one_line(error))
                     failed.append(key)

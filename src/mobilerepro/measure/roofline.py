@@ -14,7 +14,6 @@ Activation bytes are the layer's input activations plus its output; weight bytes
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ import torch
 
 from mobilerepro import MobileReproError
 from mobilerepro.measure.complexity import LayerCost, layer_costs  # noqa: F401 - layer_costs is part of this API
-from mobilerepro.measure.latency import FP32_CPU_BACKENDS, get_backend, torch_threads
+from mobilerepro.measure.latency import FP32_CPU_BACKENDS, get_backend, timed_runs, torch_threads
 
 
 def model_time(layers: Sequence[LayerCost], peak_macs: float, peak_bandwidth: float,
@@ -304,11 +303,5 @@ def measure_peaks(backends: Sequence[str] = FP32_CPU_BACKENDS, *, threads: int =
         best = dict.fromkeys(runners, float("inf"))
         for _ in range(repeats):
             for key, run in runners.items():
-                if hasattr(run, "timed"):  # it times itself in another process: the pipe is not the kernel's
-                    seconds = run.timed(1)[0] / 1e3
-                else:
-                    start = time.perf_counter()
-                    run()
-                    seconds = time.perf_counter() - start
-                best[key] = min(best[key], seconds)
+                best[key] = min(best[key], timed_runs(run, 1)[0] / 1e3)
     return MachinePeaks.from_timings(best, threads)

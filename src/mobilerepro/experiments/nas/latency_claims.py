@@ -46,8 +46,11 @@ def pairs() -> dict[str, dict]:
     return chapter_data()["pairs"]
 
 
-def table3() -> dict:
-    return chapter_data()["mobilenetv3_table3"]
+def pixel1_ms() -> dict[str, float]:
+    """MobileNetV3 Tab. 3's Pixel 1 column (ms), for the models built here."""
+    table = chapter_data()["mobilenetv3_table3"]
+    unbuilt = table.get("not_built", {})
+    return {model: paper.value(ms) for model, ms in table["pixel1_ms"].items() if model not in unbuilt}
 
 
 def published_ratio(pair: dict) -> float | None:
@@ -98,7 +101,7 @@ class NASRatiosResult(LatencyResult):
 
     def table3_table(self) -> pd.DataFrame:
         """Per backend: Spearman rho of its latencies with the Pixel 1 column over Tab. 3's models timed here."""
-        published = {model: paper.value(v) for model, v in table3()["pixel1_ms"].items()}
+        published = pixel1_ms()
         ok = self.ok()
         records = []
         for backend in dict.fromkeys(ok.backend):
@@ -125,7 +128,7 @@ class NASRatiosResult(LatencyResult):
             numbers.append(f"{candidate} / {reference}: {here}; MACs {first['MACs ratio']:.2f}x; {beside}")
         ranking = self.table3_table()
         if len(ranking):
-            published = {m: paper.value(v) for m, v in table3()["pixel1_ms"].items() if m in self._macs().index}
+            published = {m: ms for m, ms in pixel1_ms().items() if m in self._macs().index}
             agreement = spearman(list(published.values()), [self._macs()[m] for m in published])
             numbers.append(f"MobileNetV3 Tab. 3: the Pixel 1 column itself ranks these {len(published)} models with "
                            f"rho {agreement:.2f} against their MACs" + (" — the same ranking, so this comparison "
@@ -160,7 +163,7 @@ class NASRatios(LatencyExperiment):
         chosen = [pairs()[p] for p in config.pairs if "not_built" not in pairs()[p]]
         names = [n for pair in chosen for n in (pair["candidate"], pair["reference"])]
         if config.table3:
-            names += [m for m in table3()["pixel1_ms"] if m not in table3().get("not_built", {})]
+            names += list(pixel1_ms())
         return [candidate(name, config.seed) for name in dict.fromkeys(names)]
 
     def analyse(self, config: NASRatiosConfig, frame: pd.DataFrame, prepared: dict, peaks):
