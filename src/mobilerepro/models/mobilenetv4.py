@@ -198,30 +198,65 @@ HYBRID_M_TAB13 = MobileNetV4Spec("hybrid_m_tab13", 32, (
 SPECS = {spec.name: spec for spec in (CONV_S, CONV_M, CONV_L, HYBRID_M, HYBRID_L, HYBRID_M_TAB13)}
 
 
+@dataclass(frozen=True)
+class UIBSpace:
+    """The choices of a UIB search space shaped like the paper's (§5: per block, the start and middle depthwise
+    kernels and the expansion; per stage, depth and width), around the Conv-S/M/L range: a FusedIB first stage, then
+    three UIB stages that each start with a stride-2 block, the 1x1 960 conv and the head. `random_spec` draws from
+    it (the latency predictor's random networks) and the mini-NAS searches it."""
+
+    depthwise_kernels: tuple[int, ...] = (0, 3, 5)  # 0: no depthwise convolution at that place
+    expansions: tuple[float, ...] = (2.0, 3.0, 4.0, 6.0)
+    fused_expansions: tuple[float, ...] = (2.0, 4.0)
+    fused_widths: tuple[int, ...] = (32, 48)
+    stage_widths: tuple[tuple[int, ...], ...] = ((48, 64, 80, 96), (96, 128, 160, 192), (160, 192, 256, 320))
+    stage_depths: tuple[tuple[int, int], ...] = ((1, 3), (2, 7), (2, 9))  # inclusive ranges
+    stem_widths: tuple[int, ...] = (16, 24, 32)
+    input_sizes: tuple[int, ...] = (160, 192, 224, 256)
+    last_conv: int = 960
+
+
+UIB_SPACE = UIBSpace()
+
+
 def random_spec(seed: int) -> MobileNetV4Spec:
-    """A network drawn from a UIB search space shaped like the paper's (§5: per block, the start and middle depthwise
-    kernels in {none, 3, 5} and the expansion; per stage, depth and width), around the Conv-S/M/L range: a FusedIB
-    first stage, then three UIB stages that each start with a stride-2 block, the 1x1 960 conv and the head; input
-    160-256 px. The draw is fixed by `seed` (the latency predictor's random networks)."""
+    """A network drawn from `UIB_SPACE`, input 160-256 px. The draw is fixed by `seed` (the latency predictor's
+    random networks)."""
     import random
 
-    rng = random.Random(seed)
+    rng, space = random.Random(seed), UIB_SPACE
 
     def uib(channels: int, stride: int = 1) -> UIB:
-        start, middle = rng.choice((0, 3, 5)), rng.choice((0, 3, 5))
+        start, middle = rng.choice(space.depthwise_kernels), rng.choice(space.depthwise_kernels)
         if stride > 1 and not (start or middle):
             middle = 3  # a strided block needs a depthwise convolution to carry its stride
-        return UIB(start, middle, rng.choice((2.0, 3.0, 4.0, 6.0)), channels, stride)
+        return UIB(start, middle, rng.choice(space.expansions), channels, stride)
 
-    stages = [(FusedIB(3, rng.choice((2.0, 4.0)), rng.choice((32, 48)), 2),)]
-    for width_choices, depth_range in (((48, 64, 80, 96), (1, 3)), ((96, 128, 160, 192), (2, 7)),
-                                       ((160, 192, 256, 320), (2, 9))):
+    stages = [(FusedIB(3, rng.choice(space.fused_expansions), rng.choice(space.fused_widths), 2),)]
+    for width_choices, depth_range in zip(space.stage_widths, space.stage_depths, strict=True):
         channels = rng.choice(width_choices)
         depth = rng.randint(*depth_range)
         stages.append((uib(channels, 2), *(uib(channels) for _ in range(depth - 1))))
-    stages.append((Conv(1, 960),))
-    return MobileNetV4Spec(f"uib_random_{seed}", rng.choice((16, 24, 32)), tuple(stages),
-                           input_size=rng.choice((160, 192, 224, 256)))
+    stages.append((Conv(1, space.last_conv),))
+    return MobileNetV4Spec(f"uib_random_{seed}", rng.choice(space.stem_widths), tuple(stages),
+                           input_size=rng.choice(space.input_sizes))
+
+
+ROW_TYPES = {cls.__name__: cls for cls in (Conv, FusedIB, UIB, MQA)}
+
+
+def spec_table(spec: MobileNetV4Spec) -> dict:
+    """`spec` as plain data (JSON): its fields, each stage a list of rows `{"block": type, **fields}`."""
+    rows = [[{"block": type(row).__name__, **vars(row)} for row in stage] for stage in spec.stages]
+    return {**{k: v for k, v in vars(spec).items() if k != "stages"}, "stages": rows}
+
+
+def spec_from_table(table: dict) -> MobileNetV4Spec:
+    """The spec `spec_table` wrote."""
+    fields = {k: v for k, v in table.items() if k != "stages"}
+    stages = tuple(tuple(ROW_TYPES[row["block"]](**{k: v for k, v in row.items() if k != "block"}) for row in stage)
+                   for stage in table["stages"])
+    return MobileNetV4Spec(**fields, stages=stages)
 
 
 def with_attention(spec: MobileNetV4Spec, row: MQA, count: int = 3) -> MobileNetV4Spec:
@@ -389,6 +424,40 @@ class ConvBlock(ConvBN):
 _BLOCKS = {Conv: ConvBlock, FusedIB: FusedInvertedBottleneck, UIB: UniversalInvertedBottleneck, MQA: MobileMQABlock}
 
 
+@dataclass(frozen=True)
+class PlacedBlock:
+    """A block row where the network puts it: its input channels, the stride and dilation it runs with, and the
+    feature reduction after it."""
+
+    row: object
+    in_channels: int
+    stride: int
+    dilation: int
+    reduction: int
+
+
+def block_layout(spec: MobileNetV4Spec, output_stride: int = 32) -> list[list[PlacedBlock]]:
+    """Every stage's blocks as the network builds them: once the features reach `output_stride`, a block's stride
+    becomes dilation."""
+    channels, reduction, dilation, stages = spec.stem_channels, 2, 1, []
+    for rows in spec.stages:
+        placed = []
+        for row in rows:
+            stride = getattr(row, "stride", 1)
+            if stride > 1 and reduction * stride > output_stride:
+                stride, dilation = 1, dilation * row.stride
+            reduction *= stride
+            placed.append(PlacedBlock(row, channels, stride, dilation, reduction))
+            channels = row.channels
+        stages.append(placed)
+    return stages
+
+
+def build_block(spec: MobileNetV4Spec, block: PlacedBlock) -> nn.Module:
+    return _BLOCKS[type(block.row)](block.in_channels, block.row, spec.activation, spec.layer_scale,
+                                    stride=block.stride, dilation=block.dilation)
+
+
 class MobileNetV4(MultiScaleFeatures, nn.Module):
     """Stem 3x3 s2 conv + BN + act, the spec's stages, then GAP -> 1x1 conv 1280 + BN + act -> dropout -> linear.
 
@@ -404,19 +473,11 @@ class MobileNetV4(MultiScaleFeatures, nn.Module):
         spec = SPECS[spec] if isinstance(spec, str) else spec
         self.spec = spec
         self.stem = ConvBN(3, spec.stem_channels, 3, 2, activation=spec.activation)
-        channels, stages, reduction, dilation = spec.stem_channels, [], 2, 1
-        self.feature_info = [{"num_chs": channels, "reduction": reduction, "module": "stem"}]
-        for index, rows in enumerate(spec.stages):
-            blocks = []
-            for row in rows:
-                stride = getattr(row, "stride", 1)
-                if stride > 1 and reduction * stride > output_stride:
-                    stride, dilation = 1, dilation * row.stride
-                reduction *= stride
-                blocks.append(_BLOCKS[type(row)](channels, row, spec.activation, spec.layer_scale, stride=stride,
-                                                 dilation=dilation))
-                channels = row.channels
-            stages.append(nn.Sequential(*blocks))
+        self.feature_info = [{"num_chs": spec.stem_channels, "reduction": 2, "module": "stem"}]
+        stages, channels = [], spec.stem_channels
+        for index, placed in enumerate(block_layout(spec, output_stride)):
+            stages.append(nn.Sequential(*(build_block(spec, block) for block in placed)))
+            channels, reduction = placed[-1].row.channels, placed[-1].reduction
             self.feature_info.append({"num_chs": channels, "reduction": reduction, "module": f"stages.{index}"})
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)

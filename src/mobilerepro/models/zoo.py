@@ -143,23 +143,24 @@ def get_spec(name: str) -> ModelSpec:
     raise MobileReproError(f"unknown model {name!r}{hint} (`python -m mobilerepro models` lists all)")
 
 
-def build_model(name: str, *, seed: int = 0) -> torch.nn.Module:
-    """A freshly built model in eval mode, randomly initialised from `seed` (weights do not affect latency)."""
-    spec = get_spec(name)
+def seeded(builder: Callable[..., torch.nn.Module], seed: int, **options) -> torch.nn.Module:
+    """`builder(**options)` randomly initialised from `seed`, without touching the caller's random state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = spec.builder()
-    return model.eval()
+        return builder(**options)
+
+
+def build_model(name: str, *, seed: int = 0) -> torch.nn.Module:
+    """A freshly built model in eval mode, randomly initialised from `seed` (weights do not affect latency)."""
+    return seeded(get_spec(name).builder, seed).eval()
 
 
 def build_classifier(name: str, *, num_classes: int, seed: int = 0, **options) -> torch.nn.Module:
     """A zoo model for training: `num_classes` outputs, randomly initialised from `seed`, in train mode; `options`
     are the model's own switches (e.g. MobileOne's `num_conv_branches`, `stem_stride`)."""
     spec = get_spec(name)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            model = spec.builder(num_classes=num_classes, **options)
-        except TypeError as error:
-            raise MobileReproError(f"model {spec.name} ({spec.source}) does not take these options: {error}") from None
+    try:
+        model = seeded(spec.builder, seed, num_classes=num_classes, **options)
+    except TypeError as error:
+        raise MobileReproError(f"model {spec.name} ({spec.source}) does not take these options: {error}") from None
     return model.train()

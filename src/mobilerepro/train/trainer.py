@@ -103,7 +103,8 @@ class TrainConfig:
 
     output_dir: str
     train_data: str
-    model: str = "mobileone_s0"
+    model: str = "mobileone_s0"  # a zoo model; with `architecture`, the name of the network that table describes
+    architecture: dict | None = None  # a MobileNetV4 layer table (`mobilenetv4.spec_table`), e.g. a searched network
     recipe: str = "mobileone_s0s1"
     recipe_overrides: dict = field(default_factory=dict)
     model_options: dict = field(default_factory=dict)
@@ -278,6 +279,17 @@ def _model_options(config: TrainConfig, recipe: Recipe) -> dict:
     return options
 
 
+def build_network(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    """The run's network, randomly initialised from its seed, in train mode."""
+    options = _model_options(config, config.recipe_object())
+    if config.architecture is None:
+        return zoo.build_classifier(config.model, num_classes=num_classes, seed=config.seed, **options)
+    from mobilerepro.models.mobilenetv4 import MobileNetV4, spec_from_table
+
+    table = spec_from_table(config.architecture)
+    return zoo.seeded(MobileNetV4, config.seed, spec=table, num_classes=num_classes, **options).train()
+
+
 @dataclass
 class Progress:
     """Where a run stands; saved in every checkpoint."""
@@ -307,8 +319,7 @@ class Trainer:
         self.epochs = config.epochs or self.recipe.epochs
         self.train_samples, self.val_samples = datasets(config)
         self.num_classes = len(self.train_samples.classes)
-        self.model = zoo.build_classifier(config.model, num_classes=self.num_classes, seed=config.seed,
-                                          **_model_options(config, self.recipe)).to(self.device)
+        self.model = build_network(config, self.num_classes).to(self.device)
         self.channels_last = self._use_channels_last()
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
@@ -588,7 +599,6 @@ class TrainingRun:
         """The trained network (its raw weights, not the EMA) built as the run built it, in eval mode."""
         config = TrainConfig(**self.summary["config"])
         final = load_checkpoint(self.directory / FINAL_WEIGHTS)
-        model = zoo.build_classifier(config.model, num_classes=len(final["classes"]), seed=config.seed,
-                                     **_model_options(config, config.recipe_object()))
+        model = build_network(config, len(final["classes"]))
         model.load_state_dict(final["model"])
         return model.eval()
