@@ -13,7 +13,6 @@ calibrated roofline. `python -m mobilerepro predict` serves the fitted predictor
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
 from mobilerepro.measure import predictor as lp
 from mobilerepro.measure.latency import CPU_BACKENDS, DESKTOP_BACKENDS
+from mobilerepro.measure.timing_set import RANDOM_FAMILY, cache_file, timing_set
 from mobilerepro.report import save_figure
-from mobilerepro.results import content_digest, results_root
 
 MIN_PUBLISHED_POINTS = 4
 GOAL_WITHIN_10 = 0.9  # the project's goal on this machine's backends (nn-Meter's own accuracy: shared PAPERS.md)
@@ -51,26 +49,10 @@ def machine_device(backend: str) -> str:
     return f"this machine: {backend}"
 
 
-def timing_cache(config: PredictorConfig) -> Path:
-    """The line-per-network timing file of this plan on this machine and these package versions."""
-    from mobilerepro.measure.environment import environment_stamp
+def timing_plan(config: PredictorConfig):
+    from mobilerepro.measure.latency import TimingPlan
 
-    stamp = environment_stamp(profile="cache", threads=config.threads)
-    key = {"backends": sorted(config.backends), "threads": config.threads, "warmup": config.warmup,
-           "rounds": config.rounds, "runs": config.runs_per_round, "cpu": stamp["cpu"], "packages": stamp["packages"]}
-    return results_root() / "latency_predictor_timings" / f"{content_digest(key)}.jsonl"
-
-
-def network_record(name: str, family: str, model, input_size, config: PredictorConfig) -> dict:
-    """Features of one network and its minimum latency on every backend (None where it could not run)."""
-    from mobilerepro.measure.complexity import layer_costs
-    from mobilerepro.measure.latency import TimingPlan, measure_latency
-
-    feature = lp.features(layer_costs(model, input_size))
-    plan = TimingPlan(config.warmup, config.rounds, config.runs_per_round, config.threads, config.seed)
-    latency = {m.backend: (min(m.samples_ms) if m.status == "ok" else None)
-               for m in measure_latency({name: (model, input_size)}, config.backends, plan, progress=False)}
-    return {"name": name, "family": family, "input": list(input_size), "features": feature, "latency_ms": latency}
+    return TimingPlan(config.warmup, config.rounds, config.runs_per_round, config.threads, config.seed)
 
 
 class PredictorResult(Result):
@@ -138,41 +120,10 @@ class LatencyPredictor(Experiment):
     def threads(self, config: PredictorConfig) -> int:
         return config.threads
 
-    # The timing set --------------------------------------------------------------------------------------------------
-    def timing_set(self, config: PredictorConfig, progress: bool) -> list[dict]:
-        from mobilerepro.models import zoo
-        from mobilerepro.models.mobilenetv4 import MobileNetV4, random_spec
-        from mobilerepro.reparam import reparameterize_model
-
-        cache = timing_cache(config)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        done = {}
-        if cache.exists():
-            for line in cache.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut by an interruption: that network is timed again
-                done[record["name"]] = record
-        wanted = [(f"uib_random_{i}", "random UIB") for i in range(config.random_networks)]
-        wanted += [(name, zoo.get_spec(name).family) for name in config.zoo_models]
-        missing = [(name, family) for name, family in wanted if name not in done]
-        with cache.open("a") as handle:
-            for name, family in tqdm(missing, desc="timing set", unit="network", disable=not progress):
-                if family == "random UIB":
-                    spec = random_spec(int(name.rsplit("_", 1)[1]))
-                    model, size = MobileNetV4(spec).eval(), (3, spec.input_size, spec.input_size)
-                else:
-                    model = reparameterize_model(zoo.build_model(name, seed=0))
-                    size = zoo.get_spec(name).input_size
-                done[name] = network_record(name, family, model, size, config)
-                handle.write(json.dumps(done[name]) + "\n")
-                handle.flush()
-        return [done[name] for name, _ in wanted]
-
     # Analysis --------------------------------------------------------------------------------------------------------
     def measure(self, config: PredictorConfig, directory: Path, progress: bool) -> Outcome:
-        records = self.timing_set(config, progress)
+        records = timing_set(config.backends, timing_plan(config), config.random_networks, config.zoo_models,
+                             progress)
         rows, accuracy, predictors = [], [], {}
         for backend in config.backends:
             device = machine_device(backend)
@@ -189,7 +140,7 @@ class LatencyPredictor(Experiment):
         summary = {
             "timing_set": {"random": config.random_networks, "zoo": len(config.zoo_models),
                            "backends": config.backends, "threads": config.threads,
-                           "cache": str(timing_cache(config))},
+                           "cache": str(cache_file(config.backends, timing_plan(config)))},
             "accuracy": accuracy, "predictors": {d: {k: p.as_dict() for k, p in kinds.items()}
                                                  for d, kinds in predictors.items()},
             "phones": self.phone_predictions(predictors),
@@ -198,8 +149,8 @@ class LatencyPredictor(Experiment):
 
     def machine_device(self, device: str, backend: str, timed: list[dict], config: PredictorConfig):
         """Fit on random networks (held-out quarter aside) + zoo; leave-one-family-out on the zoo."""
-        random_records = [r for r in timed if r["family"] == "random UIB"]
-        zoo_records = [r for r in timed if r["family"] != "random UIB"]
+        random_records = [r for r in timed if r["family"] == RANDOM_FAMILY]
+        zoo_records = [r for r in timed if r["family"] != RANDOM_FAMILY]
         order = list(range(len(random_records)))
         random.Random(config.seed).shuffle(order)
         cut = max(1, round(len(order) * config.held_out_fraction))
