@@ -24,6 +24,7 @@ TINY = {
                                 "trainer_vs_bare_loop.json", ("cifar10-test-jpg",)),
     "time_quick_profile.py": (["--profile", "smoke"], "table1_smoke_wall_time.json", ()),
     # LiteRT's columns are 'unavailable' rows without its environment, a conversion of one small model with it
+    "search_speed.py": (["--networks", "4", "--proxy-networks", "1", "--threads", "1"], "search_speed.json", ()),
     "runtime_ratios.py": (["--models", "mobilenet_v3_small", "--size", "64", "--rounds", "1", "--runs-per-round",
                            "1"], "runtime_ratios.json", ()),
 }
