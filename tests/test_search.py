@@ -27,6 +27,11 @@ from mobilerepro.search.space import COARSE, FINE, SPACES, get_space, network_ke
 SPACE_NAMES = sorted(SPACES)
 
 
+def evolution(population: int, generations: int) -> EvolutionSettings:
+    """OFA's ratios (paper/nas.yaml) over a small population and few generations."""
+    return EvolutionSettings.ofa(population=population, generations=generations)
+
+
 def whole_network_features(spec):
     return lp.features(layer_costs(MobileNetV4(spec).eval(), (3, spec.input_size, spec.input_size)))
 
@@ -114,7 +119,7 @@ def toy_evaluator(space_name="uib", cap=12):
 def test_evolution_keeps_its_best_and_every_member_within_the_constraint(seed):
     evaluator = toy_evaluator()
     space = evaluator.space
-    final, log = evolve(evaluator, space.sample, set(space.gene_choices()), EvolutionSettings(12, 6),
+    final, log = evolve(evaluator, space.sample, set(space.gene_choices()), evolution(12, 6),
                         random.Random(seed))
     assert all(a <= b for a, b in itertools.pairwise(log.best_per_generation))
     assert all(evaluator.feasible(c.genes) for c in final)
@@ -127,7 +132,7 @@ def test_evolution_finds_the_toy_optimum_that_a_random_draw_rarely_hits():
     evaluator = toy_evaluator()
     space = evaluator.space
     best = max(UIB_SPACE.stem_widths) + sum(max(w) for w in UIB_SPACE.stage_widths)
-    final, _ = evolve(evaluator, space.sample, set(space.gene_choices()), EvolutionSettings(40, 30),
+    final, _ = evolve(evaluator, space.sample, set(space.gene_choices()), evolution(40, 30),
                       random.Random(0))
     assert final[0].score == best
 
@@ -135,7 +140,7 @@ def test_evolution_finds_the_toy_optimum_that_a_random_draw_rarely_hits():
 def test_a_two_stage_search_changes_only_its_stages_genes():
     evaluator = toy_evaluator()
     space = evaluator.space
-    final, log = staged_search(evaluator, EvolutionSettings(8, 4), random.Random(1), two_stage=True)
+    final, log = staged_search(evaluator, evolution(8, 4), random.Random(1), two_stage=True)
     # The second stage starts from the coarse winner: every finalist shares its coarse genes.
     coarse = [{g: v for g, v in c.genes.items() if space.group(g) == COARSE} for c in final]
     assert all(c == coarse[0] for c in coarse)
@@ -146,7 +151,7 @@ def test_the_coarse_stage_holds_every_block_at_the_fixed_pair():
     evaluator = toy_evaluator("convnext")
     space = evaluator.space
     coarse = {g for g in space.gene_choices() if space.group(g) == COARSE}
-    final, _ = evolve(evaluator, lambda r: space.held_fine(space.sample(r)), coarse, EvolutionSettings(8, 3),
+    final, _ = evolve(evaluator, lambda r: space.held_fine(space.sample(r)), coarse, evolution(8, 3),
                       random.Random(2))
     for candidate in final:
         assert all(v == space.fixed_pair for g, v in candidate.genes.items() if space.group(g) == FINE)
@@ -159,7 +164,7 @@ def test_random_search_and_an_impossible_budget():
     with pytest.raises(MobileReproError, match="too tight"):
         random_search(toy_evaluator(cap=0), evaluator.space.sample, 2, random.Random(0))
     with pytest.raises(MobileReproError, match="population"):
-        EvolutionSettings(2, 1)
+        evolution(2, 1)
 
 
 def test_naswot_scores_images_it_can_tell_apart_above_copies_of_one_image():
@@ -196,3 +201,44 @@ def test_the_trainer_builds_a_table_as_the_network_it_describes(tmp_path):
     assert built.training and built.spec == spec
     assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), expected.state_dict().values(),
                                                    strict=True))
+
+
+def constructed_runs(drop: tuple[str, ...] = ()):
+    """Top-1 per arm and seed: the latency-aware finalists 2 and 4 points above every other arm's, by seed."""
+    import pandas as pd
+
+    base = {0: 20.0, 1: 23.0, 2: 21.0}
+    records = [{"arm": arm, "seed": seed, "top1": base[seed] + bonus}
+               for arm, bonus in (("latency_aware#1", 2.0), ("latency_aware#2", 4.0), ("flops_constrained#1", 0.0),
+                                  ("random#1", 0.0), ("one_stage#1", 0.0), ("ib_only#1", 0.0),
+                                  ("convnext_only#1", 0.0))
+               if arm not in drop for seed in base]
+    return pd.DataFrame.from_records(records)
+
+
+def test_the_mini_nas_comparisons_are_paired_by_seed_and_judged_only_when_the_proxy_tracks_accuracy():
+    from mobilerepro.experiments.nas.mini_nas import EXPERIMENT
+    from mobilerepro.verdicts import Interval, NotTestable
+
+    contrasts = {(c["claim"], c["other"]): c for c in EXPERIMENT.contrasts(constructed_runs())}
+    # The search's finalists are averaged per seed before pairing: (2 + 4) / 2 points above.
+    assert contrasts[("latency_aware_at_least_as_accurate", "flops_constrained")]["difference"] == pytest.approx(3.0)
+    assert contrasts[("two_stage_more_accurate", "one_stage#1")]["difference"] == pytest.approx(2.0)
+    assert all(c["seeds"] == 3 for c in contrasts.values())
+    tracking = [{"proxy": "naswot", "rho": 0.8, "ci_low": 0.3, "ci_high": 0.95, "networks": 12}]
+    judged = EXPERIMENT.evidence(list(contrasts.values()), tracking, "naswot")
+    assert len(judged) == 5 and all(isinstance(ev, Interval) and ev.low > 0 for _, _, ev in judged)
+    not_tracking = [{**tracking[0], "ci_low": -0.2}]
+    gated = EXPERIMENT.evidence(list(contrasts.values()), not_tracking, "naswot")
+    assert all(isinstance(ev, NotTestable) and "not shown positive" in ev.reason for _, _, ev in gated)
+
+
+def test_a_comparison_whose_networks_were_not_trained_says_so():
+    from mobilerepro.experiments.nas.mini_nas import EXPERIMENT
+    from mobilerepro.verdicts import NotTestable
+
+    contrasts = EXPERIMENT.contrasts(constructed_runs(drop=("one_stage#1",)))
+    tracking = [{"proxy": "naswot", "rho": 0.8, "ci_low": 0.3, "ci_high": 0.95, "networks": 12}]
+    evidence = {(claim, scope): ev for claim, scope, ev in EXPERIMENT.evidence(contrasts, tracking, "naswot")}
+    untrained = [ev for (claim, _), ev in evidence.items() if claim == "two_stage_more_accurate"]
+    assert len(untrained) == 1 and isinstance(untrained[0], NotTestable) and "not trained" in untrained[0].reason

@@ -1,6 +1,5 @@
-"""OFA's evolutionary search (Cai et al., ICLR 2020, `EvolutionFinder`; its settings in shared PAPERS.md: population
-100, 500 generations, parent ratio 0.25, mutation ratio 0.5, mutation probability 0.1), over the genes of one stage
-of a search.
+"""OFA's evolutionary search (Cai et al., ICLR 2020, `EvolutionFinder`; its settings, with their provenance, in
+`paper/nas.yaml`), over the genes of one stage of a search.
 
 Each generation keeps the best `parent_ratio` of the population, then fills it up again with mutants of random
 parents (`mutation_ratio` of it; each gene of the stage redrawn with `mutation_probability`) and with crossovers of
@@ -23,11 +22,19 @@ MAX_DRAWS = 200  # redraws of one child before the search says its constraint is
 
 @dataclass(frozen=True)
 class EvolutionSettings:
-    population: int = 100
-    generations: int = 500
-    parent_ratio: float = 0.25
-    mutation_ratio: float = 0.5
-    mutation_probability: float = 0.1
+    population: int
+    generations: int
+    parent_ratio: float
+    mutation_ratio: float
+    mutation_probability: float
+
+    @classmethod
+    def ofa(cls, **overrides) -> EvolutionSettings:
+        """OFA's settings (`paper/nas.yaml`), any non-None override on top."""
+        from mobilerepro import paper
+
+        published = {name: paper.value(entry) for name, entry in paper.load("nas")["mini_nas"]["evolution"].items()}
+        return cls(**{**published, **{k: v for k, v in overrides.items() if v is not None}})
 
     def __post_init__(self):
         if self.population < 4 or self.generations < 1:
