@@ -20,7 +20,8 @@ ENVIRONMENT_KEYS = {"cpu", "cpu_count", "threads", "os", "python", "packages", "
 VERDICT_KEYS = {"claim_id", "claim", "provenance", "scope", "ours", "verdict", "n", "rule", "rows"}
 # What a chapter notebook's code cells may do besides its parameters cell: fetch the result, then show parts of it.
 # Plus the result's `*_markdown()` texts: prose the library holds once for the chapters that share it.
-ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_section", "show_figure", "show_markdown", "globals"}
+ALLOWED_CALLS = {"run_notebook", "show_summary", "show", "show_section", "show_figure", "show_markdown",
+                 "show_solution", "globals"}
 
 
 def strict_json(path):

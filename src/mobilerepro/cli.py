@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -244,6 +245,61 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def latest_result(chapter):
+    """The chapter's most recent run on this machine, of any profile."""
+    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
+    found = [path for path in summaries if path.exists()]
+    if not found:
+        raise MobileReproError(f"{chapter.id} has not run here: `make replicate-{chapter.target}` first (the "
+                               "exercise's question says with which parameters)")
+    return chapter.load(max(found, key=lambda path: path.stat().st_mtime).parent)
+
+
+def cmd_exercise(args) -> int:
+    """A student's answer to an exercise, checked against the chapter's latest run here."""
+    from mobilerepro import exercises, experiments
+
+    chapter = experiments.get(args.chapter)
+    if args.answer is None:
+        for name, exercise in exercises.exercises_of(chapter.id).items():
+            kind = "up, down or same" if exercise.kind == "direction" else "a number"
+            print(f"{name}: answer {kind} (its question: the chapter's notebook, label {exercise.label})")
+        return 0
+    feedback = latest_result(chapter).check(args.name, args.answer)
+    print(("accepted: " if feedback.accepted else "not yet: ") + feedback.message)
+    return 0 if feedback.accepted else 1
+
+
+def cmd_student_copy(args) -> int:
+    """A chapter's notebook without its solutions, each replaced by a stub that checks an answer."""
+    from mobilerepro import experiments
+    from mobilerepro.exercises import student_copy
+
+    chapter = experiments.get(args.chapter)
+    destination = Path(args.out or Path("student") / f"{chapter.id}.ipynb")
+    replaced = student_copy(chapter.notebook, destination)
+    print(f"{destination}: {replaced} solution(s) replaced by stubs")
+    return 0
+
+
+def cmd_lesson(args) -> int:
+    """A lesson's chapters, what they need and how long they take here; the setup targets or missing data."""
+    from mobilerepro import course, experiments
+    from mobilerepro.data import data_root
+
+    chapters = [experiments.get(c) for c in course.lesson(args.number).chapters]
+    if args.setup_targets:
+        print(" ".join(dict.fromkeys(t for c in chapters for t, needed in (("dense-setup", c.needs_dense_stack),
+                                                                          ("litert-setup", c.needs_litert_stack))
+                                     if needed)))
+        return 0
+    print("\n".join(course.lesson_lines(args.number)))
+    missing = sorted({d for c in chapters for d in c.datasets if not (data_root() / d).exists()})
+    for dataset in missing:
+        print(f"  missing data: {dataset} under {data_root()} (`make data`, README section 'Data')")
+    return 1 if missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mobilerepro", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +394,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", required=True, help="e.g. 'iphone12', 'onnxruntime', an imported device")
     predict.add_argument("--model", required=True, help="a zoo name, or any timm / torchvision architecture")
     predict.set_defaults(func=cmd_predict)
+
+    exercise = sub.add_parser("exercise", help="check an answer to a chapter's exercise against its latest run "
+                              "here (without an answer: list the chapter's exercises)")
+    exercise.add_argument("chapter", help="an id or a target, e.g. mobileone/table1")
+    exercise.add_argument("name", nargs="?", help="the exercise, e.g. rho_at_224px")
+    exercise.add_argument("answer", nargs="?", help="a number, or up / down / same")
+    exercise.set_defaults(func=cmd_exercise)
+    copy = sub.add_parser("student-copy", help="a chapter's notebook without its solutions (stubs that check an "
+                          "answer instead)")
+    copy.add_argument("chapter", help="an id or a target")
+    copy.add_argument("--out", default=None, help="default: student/<chapter id>.ipynb")
+    copy.set_defaults(func=cmd_student_copy)
+
+    lesson = sub.add_parser("lesson", help="a lesson of the course: its chapters, what they need, their time here")
+    lesson.add_argument("number", type=int)
+    lesson.add_argument("--setup-targets", action="store_true", help="print the make targets that install its stacks")
+    lesson.set_defaults(func=cmd_lesson)
 
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("backends", help="latency backends and whether they run here").set_defaults(func=cmd_backends)

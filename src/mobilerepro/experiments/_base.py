@@ -190,6 +190,50 @@ class Result:
 
         display(Markdown(text))
 
+    # Exercises (`mobilerepro.exercises`) -------------------------------------------------------------------------
+    def exercises_markdown(self) -> str:
+        return (f"## Exercises\n\nEach exercise asks for a prediction first, then a short run (a few minutes on a "
+                f"2-core laptop), then a check that says whether your answer agrees with what this machine measured — "
+                f"never the measured value. `python -m mobilerepro student-copy {self.experiment.id}` writes this "
+                f"notebook without the solutions; `python -m mobilerepro exercise {self.experiment.id} NAME ANSWER` "
+                f"checks an answer from the terminal.")
+
+    def exercise_estimate(self, quantity: dict):
+        """The measured quantity an exercise asks about, with the interval its noise allows; each family names the
+        quantities it measures."""
+        raise MobileReproError(f"{self.experiment.id} measures no quantity {quantity.get('name')!r}")
+
+    def _exercise(self, name: str):
+        from mobilerepro import exercises
+
+        exercise = exercises.get(self.experiment.id, name)
+        reference = exercise.reference
+        if isinstance(reference, dict):
+            reference = self.exercise_estimate(reference).value
+        return exercise, self.exercise_estimate(exercise.quantity), reference
+
+    def check(self, name: str, answer):
+        """A student's answer to exercise `name` against this run: accepted or which way it is off, never the value."""
+        from mobilerepro import exercises
+
+        exercise, estimate, reference = self._exercise(name)
+        return exercises.check(exercise, answer, estimate, reference)
+
+    def show_solution(self, name: str):
+        """The solution cell of exercise `name`: what this run measured, with its interval."""
+        try:
+            exercise, estimate, reference = self._exercise(name)
+        except MobileReproError as error:
+            self.show_markdown(f"*Not measured in this run:* {error}")
+            return
+        text = (f"**Measured here:** {estimate.what} = {estimate.value:.3g}, the interval its noise allows "
+                f"{estimate.low:.3g} – {estimate.high:.3g}")
+        if exercise.kind == "direction":
+            from mobilerepro.exercises import direction_of
+
+            text += f"; against {reference:.3g} that is *{direction_of(estimate, reference)}*"
+        self.show_markdown(text + ".")
+
 
 class Experiment:
     """One chapter. Subclasses set the class attributes and implement `measure` and `figure`.

@@ -389,5 +389,24 @@ class LatencyResult(Result):
             return f"INTERRUPTED: timing stopped after {done} of {planned} rounds; fewer runs than the profile asks for"
         return None
 
+    def exercise_estimate(self, quantity: dict):
+        """`latency_ratio`: `candidate`'s latency over `reference`'s on `backend` (rows told apart by the column `key`,
+        after keeping the rows whose columns equal `where`), the medians' ratio with the ratios the two p10-p90 spreads
+        allow."""
+        from mobilerepro.exercises import Estimate
+
+        if quantity.get("name") != "latency_ratio":
+            return super().exercise_estimate(quantity)
+        rows = self.rows
+        for column, value in (quantity.get("where") or {}).items():
+            rows = rows[rows[column] == value]
+        found = ratio_evidence(rows, quantity["backend"], quantity.get("key", "model"), quantity["candidate"],
+                               quantity["reference"])
+        if found is None:
+            raise MobileReproError(f"{quantity['candidate']} and {quantity['reference']} were not both timed on "
+                                   f"{quantity['backend']} in this run")
+        return Estimate(found.estimate + 1, found.low + 1, found.high + 1,
+                        f"{quantity['candidate']} / {quantity['reference']} latency on {quantity['backend']}")
+
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"failures": self.failures(), "roofline": self.roofline_table()}

@@ -72,6 +72,16 @@ def family(paper_id: str) -> dict[str, Any]:
                            "(its `paper:` header names the book part)")
 
 
+def chapter_section(chapter: str) -> dict[str, Any]:
+    """The section of the paper data a chapter (`<paper id>/<name>`) owns: its claims, exercises and values."""
+    paper_id, name = chapter.split("/", 1)
+    for file in data_files():
+        data = load(file)
+        if (data.get("paper") or {}).get("id") == paper_id:
+            return data.get(name) or {}
+    raise MobileReproError(f"no paper data file has the id {paper_id!r}")
+
+
 def devices() -> dict[str, dict[str, str]]:
     """The devices of the published latencies by key (`iphone12`, `pixel6_cpu`): `text` (the device), `runtime`."""
     return load("deploy")["devices"]

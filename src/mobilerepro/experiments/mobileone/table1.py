@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mobilerepro import paper
+from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._latency import (
     MIN_RANKED_MODELS,
     Candidate,
@@ -86,6 +86,22 @@ class Table1Result(LatencyResult):
         table["macs"] = (table.macs / 1e6).round(1)
         table = table.rename(columns={"params": "params (M)", "macs": "MACs (M)", "input_size": "input"})
         return table.sort_values("MACs (M)").reset_index()
+
+    def exercise_estimate(self, quantity: dict):
+        """`rho`: Spearman's ρ of latency on `backend` with `against` (macs | params), over the whole zoo or its
+        224-px models (`subset`), with its bootstrap interval."""
+        from mobilerepro.exercises import Estimate
+
+        if quantity.get("name") != "rho":
+            return super().exercise_estimate(quantity)
+        subset = quantity.get("subset", "all")
+        found = self.summary["correlations" if subset == "all" else "correlations_224px"].get(quantity["backend"])
+        if not found or quantity["against"] not in found:
+            raise MobileReproError(f"no correlation on {quantity['backend']} in this run")
+        rho = found[quantity["against"]]
+        models = "the 224-px models" if subset != "all" else "the whole zoo"
+        return Estimate(rho["rho"], rho["ci_low"], rho["ci_high"],
+                        f"ρ(latency, {quantity['against']}) on {quantity['backend']} over {models}")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**super().tables(), "correlations": self.correlation_table(), "latency": self.latency_table()}

@@ -196,6 +196,28 @@ class MiniNasResult(Result):
     def predictor_check_table(self) -> pd.DataFrame:
         return pd.DataFrame.from_records([self.summary["predictor_check"]])
 
+    def exercise_estimate(self, quantity: dict):
+        """`budget_share`: a search's finalists' measured latency over the reference's timed beside them (the median
+        finalist's, with the range the finalists' and the reference's p10-p90 spreads allow); `proxy_rho`: a proxy's
+        rank correlation with the trained top-1, with its bootstrap interval."""
+        from mobilerepro.exercises import Estimate
+
+        if quantity.get("name") == "budget_share":
+            rows, budget = self.rows[self.rows.search == quantity["search"]], self.summary["budget"]
+            if rows.empty:
+                raise MobileReproError(f"no finalists of the search {quantity['search']!r} in this run")
+            return Estimate(rows.measured_ms.median() / budget["latency_ms_at_the_end"],
+                            rows.p10_ms.min() / budget["reference_p90_ms"],
+                            rows.p90_ms.max() / budget["reference_p10_ms"],
+                            f"the {BY_NAME[quantity['search']].label} finalists' latency as a share of the budget")
+        if quantity.get("name") == "proxy_rho":
+            row = next((r for r in self.summary["proxy_check"] if r["proxy"] == quantity["proxy"]), None)
+            if row is None or row["ci_low"] is None:
+                raise MobileReproError(f"no rank correlation of {quantity['proxy']} was measured in this run")
+            return Estimate(row["rho"], row["ci_low"], row["ci_high"],
+                            f"ρ({quantity['proxy']}, trained top-1) over {row['networks']} networks")
+        return super().exercise_estimate(quantity)
+
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"searches": self.searches_table(), "finalists": self.finalists_table(),
                 "proxy_check": self.proxy_check_table(), "contrasts": self.contrasts_table(),
@@ -294,7 +316,9 @@ class MiniNas(Experiment):
         proxy_check, proxy_rows = self.proxy_check(config, rows, runs, images, classes)
         predicted, measured = rows.predicted_ms.to_numpy(), rows.measured_ms.to_numpy()
         summary = {
-            "budget": {**budget, "latency_ms_at_the_end": timed[config.reference]["min"]},
+            "budget": {**budget, "latency_ms_at_the_end": timed[config.reference]["min"],
+                       "reference_p10_ms": timed[config.reference]["p10"],
+                       "reference_p90_ms": timed[config.reference]["p90"]},
             "predictor": {"timed": len(records), "coefficients": predictor.coefficients},
             "predictor_check": {"finalists": len(rows), **lp.scores(predicted, measured)},
             "searches": logs, "proxy_check": proxy_check, "proxy_sample": proxy_rows,
