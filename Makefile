@@ -35,7 +35,7 @@ endif
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
-.PHONY: help setup dense-setup litert-setup data replicate-all book test test-fast lint lock clean
+.PHONY: help setup dense-setup litert-setup data replicate-all lesson book test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -94,6 +94,11 @@ replicate-%: $(STAMP)
 
 replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run)
 	$(PY) -m mobilerepro replicate-all --profile $(PROFILE)
+
+lesson: $(STAMP) ## prepare this laptop for lesson LESSON=N of the course: its stacks, then what data it lacks and its time here
+	@test -n "$(LESSON)" || { echo "usage: make lesson LESSON=N (the lessons: the book's Course page)"; exit 2; }
+	@for target in $$($(PY) -m mobilerepro lesson $(LESSON) --setup-targets); do $(MAKE) --no-print-directory $$target || exit 1; done
+	$(PY) -m mobilerepro lesson $(LESSON)
 
 book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the others say how to run them)
 	$(PY) -m mobilerepro book
