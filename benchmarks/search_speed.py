@@ -3,7 +3,7 @@ table of parts, then the fitted layer model), with a cold and a warm table, agai
 counting its layers whole; zero-cost proxy scores per second. Prints the table and writes
 results/benchmarks/search_speed.json. A benchmark: nothing is asserted.
 
-Usage: python benchmarks/search_speed.py [--networks 200] [--proxy-networks 20] [--threads 2]
+Usage: python benchmarks/search_speed.py [--networks 200] [--proxy-networks 20] [--threads 1]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=200)
     parser.add_argument("--proxy-networks", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     space = get_space("uib")

@@ -50,7 +50,6 @@ class Exercise:
     too_low: str
     # direction: what 'up' and 'down' are counted from — a number, or another quantity of the same result
     reference: float | dict | None = None
-    minutes: float = 3.0  # what the run the question asks for takes at most on a 2-core laptop
 
     @property
     def label(self) -> str:
@@ -70,7 +69,7 @@ def exercises_of(chapter: str) -> dict[str, Exercise]:
             raise MobileReproError(f"exercise {chapter}/{name}: a direction needs the reference it is counted from")
         try:
             found[name] = Exercise(chapter, name, kind, entry.pop("quantity"), entry.pop("too_high"),
-                                   entry.pop("too_low"), reference, float(entry.pop("minutes", 3.0)))
+                                   entry.pop("too_low"), reference)
         except KeyError as missing:
             raise MobileReproError(f"exercise {chapter}/{name} has no {missing.args[0]}") from None
         if entry:

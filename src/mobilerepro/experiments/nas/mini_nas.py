@@ -348,7 +348,9 @@ class MiniNas(Experiment):
         """Every search's finalists (spec, proxy score), best first, and its log."""
         import torch
 
-        torch.set_num_threads(config.train_threads)  # the proxies' forward passes (the timing pins its own threads)
+        # The proxies' forward passes are small: one thread, so that a busy machine (a second process on the other
+        # core) slows the search by its share of the CPU rather than by two threads spinning over one core.
+        torch.set_num_threads(1)
         settings = EvolutionSettings(config.population, config.generations, config.parent_ratio,
                                      config.mutation_ratio, config.mutation_probability)  # validate filled them in
         shared_scores: dict[tuple, float] = {}
