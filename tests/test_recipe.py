@@ -52,7 +52,10 @@ def test_presets_resolve_their_inheritance():
     assert conv_m.ema_decay is None and conv_m.l2_regularization == 0
     assert preset("mnv4_hybrid_l").mixup_probability == preset("mnv4_conv_l").mixup_probability > 0
     assert preset("mnv4_hybrid_l").cosine_alpha > preset("mnv4_conv_l").cosine_alpha == 0
-    assert len(preset_names()) == 9
+    # The reduced-scale finalist recipe keeps Conv-S's optimizer and overrides only what a short run needs.
+    finalist = preset("nas_finalist_reduced")
+    assert finalist.optimizer == conv_s.optimizer and finalist.lr == conv_s.lr and finalist.ema_decay is None
+    assert "nas_finalist_reduced" in preset_names() and len(set(preset_names())) == len(preset_names())
     student = preset("distill_student_reduced")  # MNv4 §8: AdamW, flips only, the soft labels as the targets
     assert student.optimizer == "adamw" and student.augmentation == "none" and student.label_smoothing == 0
 

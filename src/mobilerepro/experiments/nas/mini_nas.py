@@ -197,16 +197,18 @@ class MiniNasResult(Result):
         return pd.DataFrame.from_records([self.summary["predictor_check"]])
 
     def exercise_estimate(self, quantity: dict):
-        """`budget_share`: a search's finalists' measured latency over the reference's timed beside them (the median
-        finalist's, with the range the finalists' and the reference's p10-p90 spreads allow); `proxy_rho`: a proxy's
-        rank correlation with the trained top-1, with its bootstrap interval."""
+        """`budget_share`: a search's finalists' latency over the reference's timed beside them (the median
+        finalist's p10-p90 midpoint over the reference's, within the range the finalists' and the reference's
+        spreads allow); `proxy_rho`: a proxy's rank correlation with the trained top-1, with its bootstrap
+        interval."""
         from mobilerepro.exercises import Estimate
 
         if quantity.get("name") == "budget_share":
             rows, budget = self.rows[self.rows.search == quantity["search"]], self.summary["budget"]
             if rows.empty:
                 raise MobileReproError(f"no finalists of the search {quantity['search']!r} in this run")
-            return Estimate(rows.measured_ms.median() / budget["latency_ms_at_the_end"],
+            reference = (budget["reference_p10_ms"] + budget["reference_p90_ms"]) / 2
+            return Estimate(((rows.p10_ms + rows.p90_ms) / 2).median() / reference,
                             rows.p10_ms.min() / budget["reference_p90_ms"],
                             rows.p90_ms.max() / budget["reference_p10_ms"],
                             f"the {BY_NAME[quantity['search']].label} finalists' latency as a share of the budget")
