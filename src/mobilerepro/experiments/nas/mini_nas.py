@@ -179,11 +179,14 @@ class MiniNasResult(Result):
         return pd.DataFrame.from_records(records)
 
     def finalists_table(self) -> pd.DataFrame:
-        columns = {"search_label": "search", "rank": "rank", "network": "network", "macs_m": "MACs (M)",
-                   "params_m": "params (M)", "proxy_score": "proxy", "predicted_ms": "predicted ms",
-                   "measured_ms": "measured ms", "breaks_budget": "breaks budget", "top1_mean": "top-1 mean",
-                   "top1_std": "top-1 std", "seeds": "seeds"}
-        return self.rows[list(columns)].rename(columns=columns)
+        """One row per finalist, narrow enough for a book page (every column is in the CSV)."""
+        rows = self.rows
+        top1 = [f"{m:.1f} ± {s:.1f}" if n > 1 else "—"
+                for m, s, n in zip(rows.top1_mean, rows.top1_std, rows.seeds, strict=True)]
+        return pd.DataFrame({"search": rows.search, "#": rows["rank"], "network": rows.network,
+                             "MACs (M)": rows.macs_m, "proxy": rows.proxy_score, "predicted ms": rows.predicted_ms,
+                             "measured ms": rows.measured_ms, "over budget": rows.breaks_budget,
+                             "top-1 (%, seeds)": top1})
 
     def proxy_check_table(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(self.summary["proxy_check"])
