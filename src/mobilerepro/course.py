@@ -107,8 +107,12 @@ def markdown() -> str:
     for found in lessons:
         lines += [f"## Lesson {found.number}: {found.title}", "", f"*{found.question}*", "",
                   "| chapter | command | needs | exercises | time here |", "|---|---|---|---|---|"]
-        for row in lesson_report(found.number)["chapters"]:
+        report = lesson_report(found.number)
+        for row in report["chapters"]:
             lines.append(f"| {row['title']} | `{row['command']}` | {'; '.join(row['needs']) or '—'} | "
                          f"{', '.join(row['exercises']) or '—'} | {_duration(row['seconds_here'])} |")
-        lines.append("")
+        total = (f"{_duration(report['seconds_here'])} of the lesson's {minutes} min"
+                 + (": longer than the lesson, so run its chapters before class" if report["too_long"] else "")
+                 if report["seconds_here"] is not None else "unknown until every chapter of the lesson has run")
+        lines += ["", f"Its runs on this machine: {total}.", ""]
     return "\n".join(lines) + "\n"
