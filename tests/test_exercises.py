@@ -66,14 +66,16 @@ def test_a_direction_is_counted_from_the_reference(low, high, measured):
     estimate = Estimate((low + high) / 2, low, high, "a ratio")
     assert direction_of(estimate, 1.0) == measured
     for answer in ("up", "down", "same"):
-        feedback = check(exercise, answer, estimate)
+        feedback = check(exercise, answer, estimate, exercise.reference)
         assert feedback.accepted == (answer == measured)
         order = ("down", "same", "up")
         if not feedback.accepted:
             expected = "too high" if order.index(answer) > order.index(measured) else "too low"
             assert expected in feedback.message
     with pytest.raises(MobileReproError, match="answer one of"):
-        check(exercise, "faster", estimate)
+        check(exercise, "faster", estimate, 1.0)
+    with pytest.raises(MobileReproError, match="counted from"):
+        check(exercise, "up", estimate)
 
 
 def test_bad_answers_and_bad_exercise_data_are_one_line_errors(monkeypatch):

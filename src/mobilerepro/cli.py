@@ -222,14 +222,28 @@ def cmd_import_latency(args) -> int:
     return 0
 
 
+def runs_here(chapter) -> list[Path]:
+    """The summary files of the chapter's runs on this machine, the most thorough profile first."""
+    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
+    return [path for path in summaries if path.exists()]
+
+
+def latest_result(chapter):
+    """The chapter's most recent run on this machine, of any profile."""
+    found = runs_here(chapter)
+    if not found:
+        raise MobileReproError(f"{chapter.id} has not run here: `make replicate-{chapter.target}` first (the "
+                               "exercise's question says with which parameters)")
+    return chapter.load(max(found, key=lambda path: path.stat().st_mtime).parent)
+
+
 def cmd_predict(args) -> int:
     """A device's predicted latency for a model, with its interval and the predictor's measured accuracy."""
     from mobilerepro import experiments
     from mobilerepro.measure.predictor import predict
 
     chapter = experiments.get("deploy/latency_predictor")
-    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
-    fitted = next((path for path in summaries if path.exists()), None)  # the most thorough run here
+    fitted = next(iter(runs_here(chapter)), None)  # the most thorough run here
     if fitted is None:
         raise MobileReproError("no fitted latency predictor here: run `make replicate-latency-predictor` first")
     found = predict(args.device, args.model, fitted)
@@ -243,16 +257,6 @@ def cmd_predict(args) -> int:
               f"unseen models within ±10 %, RMSPE {scores['rmspe_percent']:.1f} %")
     print(f"  fitted in {found['source']}")
     return 0
-
-
-def latest_result(chapter):
-    """The chapter's most recent run on this machine, of any profile."""
-    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
-    found = [path for path in summaries if path.exists()]
-    if not found:
-        raise MobileReproError(f"{chapter.id} has not run here: `make replicate-{chapter.target}` first (the "
-                               "exercise's question says with which parameters)")
-    return chapter.load(max(found, key=lambda path: path.stat().st_mtime).parent)
 
 
 def cmd_exercise(args) -> int:

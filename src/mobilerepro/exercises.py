@@ -103,12 +103,15 @@ def direction_of(estimate: Estimate, reference: float) -> str:
 
 def check(exercise: Exercise, answer, estimate: Estimate, reference: float | None = None) -> Feedback:
     """Whether `answer` agrees with what this machine measured; if not, which way it is off and why, without the
-    measured value. A direction is counted from `reference` (the exercise's number when None)."""
+    measured value. A direction is counted from `reference`: the exercise's reference as measured when it names a
+    quantity (`Result.check` measures it)."""
     if exercise.kind == "direction":
         given = str(answer).strip().lower()
         if given not in DIRECTIONS:
             raise MobileReproError(f"answer one of {', '.join(DIRECTIONS)}, got {answer!r}")
-        measured = direction_of(estimate, exercise.reference if reference is None else reference)
+        if reference is None:
+            raise MobileReproError(f"exercise {exercise.name}: a direction needs the value it is counted from")
+        measured = direction_of(estimate, reference)
         if given == measured:
             return Feedback(True, f"'{given}' agrees with this machine's measurement of {estimate.what}.")
         order = ("down", "same", "up")

@@ -38,7 +38,8 @@ def network_record(name: str, family: str, model, input_size, backends: list[str
     return {"name": name, "family": family, "input": list(input_size), "features": feature, "latency_ms": latency}
 
 
-def _network(name: str, family: str):
+def build_network(name: str, family: str):
+    """A timing-set network in inference form and its input size: a random UIB one by its name, or a zoo model."""
     from mobilerepro.models import zoo
     from mobilerepro.models.mobilenetv4 import MobileNetV4, random_spec
     from mobilerepro.reparam import reparameterize_model
@@ -69,7 +70,7 @@ def timing_set(backends: list[str], plan: TimingPlan, random_networks: int, zoo_
     missing = [(name, family) for name, family in wanted if name not in done]
     with cache.open("a") as handle:
         for name, family in tqdm(missing, desc="timing set", unit="network", disable=not progress):
-            model, size = _network(name, family)
+            model, size = build_network(name, family)
             done[name] = network_record(name, family, model, size, backends, plan)
             handle.write(json.dumps(done[name]) + "\n")
             handle.flush()

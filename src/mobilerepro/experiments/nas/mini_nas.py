@@ -33,7 +33,7 @@ from mobilerepro.experiments._training_ablation import CIFAR10, REDUCED_SCALE, c
 from mobilerepro.measure import predictor as lp
 from mobilerepro.measure.latency import CPU_BACKENDS, TimingPlan, measure_latency
 from mobilerepro.measure.stats import paired_by_seed, spearman_with_ci
-from mobilerepro.measure.timing_set import timing_set
+from mobilerepro.measure.timing_set import build_network, timing_set
 from mobilerepro.models import zoo
 from mobilerepro.models.mobilenetv4 import MobileNetV4, spec_table
 from mobilerepro.report import save_figure
@@ -314,12 +314,13 @@ class MiniNas(Experiment):
         found, logs = self.search(config, predictor, budget, images, classes, progress)
         networks = {f"{name}#{rank}": spec for name, ranked in found.items()
                     for rank, (spec, _) in enumerate(ranked, 1)}
-        timed = self.time_networks(config, {config.reference: self.reference_model(config),
-                                            **{key: (MobileNetV4(spec).eval(), (3, 224, 224))
+        reference_model = build_network(config.reference, zoo.get_spec(config.reference).family)
+        timed = self.time_networks(config, {config.reference: reference_model,
+                                            **{key: (MobileNetV4(spec).eval(), (3, spec.input_size, spec.input_size))
                                                for key, spec in networks.items()}})
         runs, interrupted = self.train(config, found, progress)
         rows = self.network_rows(config, found, predictor, timed, runs)
-        proxy_check, proxy_rows = self.proxy_check(config, rows, runs, images, classes)
+        proxy_check, proxy_rows = self.proxy_check(config, runs, images, classes)
         predicted, measured = rows.predicted_ms.to_numpy(), rows.measured_ms.to_numpy()
         drift = timed[config.reference]["min"] / budget["latency_ms"]
         summary = {
@@ -341,11 +342,6 @@ class MiniNas(Experiment):
         return Outcome(rows, summary, self.evidence(summary["contrasts"], proxy_check, config.proxy))
 
     # -- steps -------------------------------------------------------------------------------------------------------
-    def reference_model(self, config: MiniNasConfig):
-        from mobilerepro.reparam import reparameterize_model
-
-        return reparameterize_model(zoo.build_model(config.reference)), zoo.get_spec(config.reference).input_size
-
     def time_networks(self, config: MiniNasConfig, models: dict) -> dict[str, dict]:
         """Min, p10 and p90 (ms) of every network on the target, in one interleaved run."""
         measured = {}
@@ -448,7 +444,7 @@ class MiniNas(Experiment):
                              "architecture": spec_table(spec)})
         return pd.DataFrame.from_records(rows)
 
-    def proxy_check(self, config: MiniNasConfig, rows, runs: pd.DataFrame, images, classes: int):
+    def proxy_check(self, config: MiniNasConfig, runs: pd.DataFrame, images, classes: int):
         """Every proxy against the mean trained top-1 of every network trained here."""
         if runs.empty:
             return [], []
