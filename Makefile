@@ -16,6 +16,10 @@ LITERT_STAMP := $(LITERT_VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
+# The suite runs on two pytest-xdist workers (one thread each; the smoke runs stay together on one of them).
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 # Nothing may download weights or data at run time.
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
@@ -104,10 +108,10 @@ book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the o
 	$(PY) -m mobilerepro book
 
 test: $(STAMP) $(DENSE_STAMP) ## run the test suite (installs the dense stack first when missing)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP) $(DENSE_STAMP) ## the tests that run no notebook end to end: the edit loop
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff over src, tests and benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks

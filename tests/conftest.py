@@ -7,6 +7,11 @@ import torch
 from mobilerepro.results import project_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on a 2-core machine: each keeps to one thread (and so do the processes it starts), else torch's
+    # default of a thread per core oversubscribes the cores many times over.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
 # The team's small real datasets, when they sit beside the checkout (as on the CI machines); tests that need them
 # skip with a reason otherwise.
 _SHARED_DATA = project_root().parent / "shared" / "data"
@@ -20,6 +25,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+            # Under pytest-xdist every test that reads a smoke run goes to one worker, whose session fixture runs
+            # them all once (two at a time) while the other worker takes the rest of the suite.
+            item.add_marker(pytest.mark.xdist_group("smoke_runs"))
 
 
 # Smoke parameters beyond the profile, to keep the suite fast.

@@ -262,7 +262,7 @@ class MiniNas(Experiment):
     result_type = MiniNasResult
     datasets = (CIFAR10,)
     profiles = {
-        "smoke": {"population": 8, "generations": 2, "finalists": 1, "seeds": [0, 1, 2], "proxy_sample": 1,
+        "smoke": {"population": 8, "generations": 2, "finalists": 1, "seeds": [0, 1], "proxy_sample": 1,
                   "timing_networks": 8, "warmup": 1, "rounds": 1, "runs_per_round": 2, "epochs": 1,
                   "per_class_limit": 10, "batch_size": 16, "readings": True},
         # Quick: OFA's ratios over a fortieth of its generations, about 10 minutes on a 2-core laptop.
