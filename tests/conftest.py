@@ -22,12 +22,14 @@ if "MOBILEREPRO_DATA" not in os.environ and _SHARED_DATA.is_dir():
 def pytest_collection_modifyitems(config, items):
     """A test that reads a chapter's smoke run executes a notebook end to end: it is `slow` whether or not it says
     so, so that `make test-fast` never waits for one."""
+    with_xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
             # Under pytest-xdist every test that reads a smoke run goes to one worker, whose session fixture runs
             # them all once (two at a time) while the other worker takes the rest of the suite.
-            item.add_marker(pytest.mark.xdist_group("smoke_runs"))
+            if with_xdist:
+                item.add_marker(pytest.mark.xdist_group("smoke_runs"))
 
 
 # Smoke parameters beyond the profile, to keep the suite fast.
