@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
@@ -156,24 +157,33 @@ def zoo_features(name: str) -> dict:
     return features(layer_costs(reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size))
 
 
-def model_features(name: str) -> tuple[dict, tuple[int, int, int]]:
-    """Features of a zoo model, or of any timm or torchvision architecture built without weights."""
+def any_model(name: str) -> tuple[torch.nn.Module, tuple[int, int, int]]:
+    """A zoo model in inference form, or any timm or torchvision architecture built without weights, and its input."""
     import timm
     import torchvision
 
     from mobilerepro.models import zoo
+    from mobilerepro.reparam import reparameterize_model
+
+    if name in zoo.model_names():
+        return reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size
+    if timm.is_model(name):
+        model = timm.create_model(name, pretrained=False)
+        return model.eval(), tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
+    if name in torchvision.models.list_models():
+        return torchvision.models.get_model(name, weights=None).eval(), (3, 224, 224)
+    raise MobileReproError(f"unknown model {name!r}: not in the zoo (python -m mobilerepro models), timm or "
+                           "torchvision")
+
+
+def model_features(name: str) -> tuple[dict, tuple[int, int, int]]:
+    """The layer model's features of any model `any_model` builds."""
+    from mobilerepro.models import zoo
 
     if name in zoo.model_names():
         return zoo_features(name), zoo.get_spec(name).input_size
-    if timm.is_model(name):
-        model = timm.create_model(name, pretrained=False)
-        size = tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
-    elif name in torchvision.models.list_models():
-        model, size = torchvision.models.get_model(name, weights=None), (3, 224, 224)
-    else:
-        raise MobileReproError(f"unknown model {name!r}: not in the zoo (python -m mobilerepro models), timm or "
-                               "torchvision")
-    return features(layer_costs(model.eval(), size)), size
+    model, size = any_model(name)
+    return features(layer_costs(model, size)), size
 
 
 def read_fitted(summary: Path) -> dict[str, dict[str, Predictor]]:
@@ -196,14 +206,42 @@ def resolve_device(name: str, predictors: dict) -> str:
 
 
 def predict(device: str, model: str, summary: Path) -> dict:
-    """One model's predicted latency on one device, with the interval its held-out errors give, from the predictors
-    fitted in `summary`."""
+    """One model's predicted latency on one device, with the interval its held-out errors give: by the kernel model
+    where the run fitted one for the device (and which kernel types take the time), else by the layer model."""
     predictors = read_fitted(summary)
     device = resolve_device(device, predictors)
+    kernel_entry = json.loads(Path(summary).read_text()).get("kernel_models", {}).get(device)
+    if kernel_entry and Path(kernel_entry["cache"]).exists():
+        return _predict_by_kernels(device, model, kernel_entry, summary)
     kind = "layers" if "layers" in predictors[device] else "small"
     fitted = predictors[device][kind]
     feature, size = model_features(model)
     low, high = fitted.interval(feature)
     return {"device": device, "model": model, "input": size, "predicted_ms": fitted.predict(feature),
             "interval_ms": (low, high), "kind": kind, "accuracy": fitted.accuracy,
-            "held_out_models": len(fitted.held_out_errors), "source": str(summary)}
+            "held_out_models": len(fitted.held_out_errors), "source": str(summary), "dominant_kernels": []}
+
+
+def _predict_by_kernels(device: str, name: str, entry: dict, summary: Path) -> dict:
+    from mobilerepro.measure import kernel_model as km
+    from mobilerepro.measure.kernels import network_kernels
+
+    records = [json.loads(line) for line in Path(entry["cache"]).read_text().splitlines() if line.strip()]
+    model = km.fit(device, records)
+    calibration = km.NetworkCalibration(**entry["calibration"])
+    built, size = any_model(name)
+    network = network_kernels(built, size, entry["backend"])
+    latencies = model.kernel_latencies(network.kernels)
+    predicted = calibration.predict(km.calibration_terms(model, network))
+    by_type: dict[str, float] = {}
+    for kernel, latency in zip(network.kernels, latencies, strict=True):
+        by_type[kernel.type] = by_type.get(kernel.type, 0.0) + float(latency)
+    total = sum(by_type.values()) or 1.0
+    dominant = sorted(((kind, value / total, sum(k.type == kind for k in network.kernels))
+                       for kind, value in by_type.items()), key=lambda item: -item[1])
+    errors = entry["held_out_errors"]
+    low, high = (np.quantile(errors, [0.05, 0.95]) if len(errors) >= 3 else (np.nan, np.nan))
+    return {"device": device, "model": name, "input": size, "predicted_ms": predicted,
+            "interval_ms": (predicted / (1 + high), predicted / (1 + low)), "kind": "kernels",
+            "accuracy": entry["accuracy"], "held_out_models": len(errors), "source": str(summary),
+            "dominant_kernels": dominant[:4]}

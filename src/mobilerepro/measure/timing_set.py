@@ -1,13 +1,14 @@
 """The latency predictor's timing set: networks timed one after the other on this machine's backends, each its
 minimum over the plan's runs, with the predictor's features, cached line by line (an interrupted build continues
 where it stopped). The networks: random ones of MobileNetV4's UIB space (`mobilenetv4.random_spec`, named
-`uib_random_<seed>`) and zoo models in inference form."""
+`uib_random_<seed>`), zoo models in inference form, and the unseen timm architectures no predictor learns from."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from mobilerepro.measure import predictor as lp
@@ -15,6 +16,7 @@ from mobilerepro.measure.latency import TimingPlan
 from mobilerepro.results import content_digest, results_root
 
 RANDOM_FAMILY = "random UIB"
+UNSEEN_PREFIX = "unseen: "  # the family of an architecture from `unseen_models.yaml`
 
 
 def cache_file(backends: list[str], plan: TimingPlan) -> Path:
@@ -47,12 +49,19 @@ def build_network(name: str, family: str):
     if family == RANDOM_FAMILY:
         spec = random_spec(int(name.rsplit("_", 1)[1]))
         return MobileNetV4(spec).eval(), (3, spec.input_size, spec.input_size)
+    if family.startswith(UNSEEN_PREFIX):
+        import timm
+
+        torch.manual_seed(0)
+        model = timm.create_model(name, pretrained=False).eval()
+        return model, tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))
     return reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size
 
 
 def timing_set(backends: list[str], plan: TimingPlan, random_networks: int, zoo_models: list[str],
-               progress: bool = True) -> list[dict]:
-    """The records of `random_networks` random UIB networks and of `zoo_models`, timing only those not cached."""
+               progress: bool = True, unseen: dict[str, str] | None = None) -> list[dict]:
+    """The records of `random_networks` random UIB networks, of `zoo_models` and of the `unseen` architectures
+    (timm name -> family), timing only those not cached."""
     from mobilerepro.models import zoo
 
     cache = cache_file(backends, plan)
@@ -67,6 +76,7 @@ def timing_set(backends: list[str], plan: TimingPlan, random_networks: int, zoo_
             done[record["name"]] = record
     wanted = [(f"uib_random_{i}", RANDOM_FAMILY) for i in range(random_networks)]
     wanted += [(name, zoo.get_spec(name).family) for name in zoo_models]
+    wanted += [(name, UNSEEN_PREFIX + family) for name, family in (unseen or {}).items()]
     missing = [(name, family) for name, family in wanted if name not in done]
     with cache.open("a") as handle:
         for name, family in tqdm(missing, desc="timing set", unit="network", disable=not progress):
