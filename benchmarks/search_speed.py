@@ -1,7 +1,8 @@
 """How fast the mini-NAS evaluates candidates: predictor queries per second (a network's features from the lookup
 table of parts, then the fitted layer model), with a cold and a warm table, against building the network and
-counting its layers whole; zero-cost proxy scores per second. Prints the table and writes
-results/benchmarks/search_speed.json. A benchmark: nothing is asserted.
+counting its layers whole; the kernel model's queries (the network traced and split into ONNX Runtime's kernels,
+then every kernel predicted; and the prediction alone, kernels known); zero-cost proxy scores per second. Prints the
+table and writes results/benchmarks/search_speed.json. A benchmark: nothing is asserted.
 
 Usage: python benchmarks/search_speed.py [--networks 200] [--proxy-networks 20] [--threads 1]
 """
@@ -15,9 +16,12 @@ import time
 
 import torch
 
+from mobilerepro.measure import kernel_model as km
+from mobilerepro.measure import kernel_timing
 from mobilerepro.measure import predictor as lp
 from mobilerepro.measure.complexity import layer_costs
 from mobilerepro.measure.environment import environment_stamp
+from mobilerepro.measure.kernels import network_kernels
 from mobilerepro.models.mobilenetv4 import MobileNetV4
 from mobilerepro.results import ensure_writable, results_root, write_json
 from mobilerepro.search import lookup, proxies
@@ -53,6 +57,22 @@ def main() -> int:
     for spec in whole:
         model.predict(lp.features(layer_costs(MobileNetV4(spec).eval(), (3, 224, 224))))
     rows.append({"what": "predictor query (network built and counted whole)", "count": len(whole),
+                 "per_second": per_second(len(whole), time.perf_counter() - start)})
+    # Any fitted kernel model will do for timing a query: one learnt from grid kernels' own work.
+    grid = kernel_timing.grid_kernels(4 * len(kernel_timing.GRID_KINDS), "onnxruntime")
+    records = [{"kernel": e["kernel"].as_dict(), "null_ms": 0.005, "latency_ms": 1e-3 + f["macs"] / 3e7}
+               for e in grid.values() for f in [e["kernel"].features()]]
+    kernels = km.fit("benchmark", records)
+    start = time.perf_counter()
+    traced = [network_kernels(MobileNetV4(spec).eval(), (3, 224, 224), "onnxruntime") for spec in whole]
+    for network in traced:
+        kernels.kernel_latencies(network.kernels).sum()
+    rows.append({"what": "kernel model query (network traced, split into kernels)", "count": len(whole),
+                 "per_second": per_second(len(whole), time.perf_counter() - start)})
+    start = time.perf_counter()
+    for network in traced:
+        kernels.kernel_latencies(network.kernels).sum()
+    rows.append({"what": "kernel model query (kernels known)", "count": len(whole),
                  "per_second": per_second(len(whole), time.perf_counter() - start)})
     images = torch.randn(64, 3, 32, 32)
     for proxy in proxies.PROXIES:

@@ -255,6 +255,9 @@ def cmd_predict(args) -> int:
     for evaluation, scores in found["accuracy"].items():
         print(f"  this predictor ({found['kind']}), {evaluation}: {scores['within_10_percent']:.0%} of {scores['n']} "
               f"unseen models within ±10 %, RMSPE {scores['rmspe_percent']:.1f} %")
+    if found["dominant_kernels"]:
+        print("  where the time goes: " + ", ".join(f"{kind} {share:.0%} ({count} kernels)"
+                                                   for kind, share, count in found["dominant_kernels"]))
     print(f"  fitted in {found['source']}")
     return 0
 

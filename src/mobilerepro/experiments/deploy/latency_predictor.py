@@ -1,10 +1,13 @@
-"""A per-device latency predictor, with its accuracy measured on models it never saw (`measure.predictor`).
+"""A per-device latency predictor, with its accuracy measured on models it never saw (`measure.predictor_evaluation`).
 
 Devices of two kinds. *This machine's backends*: a few hundred random networks drawn from the MobileNetV4 UIB search
-space (`mobilenetv4.random_spec`) and the zoo are timed here on torch, ONNX Runtime and OpenVINO (one network after
-the other, each its minimum over the plan's runs; cached line by line, so an interrupted build continues where it
-stopped). Accuracy: on a quarter of the random networks held out, and leave-one-family-out on the zoo (a family's
-models predicted by a fit that saw none of them). *Published devices* (the phones of MobileOne, MNv4 Tab. 6,
+space (`mobilenetv4.random_spec`), the zoo and a list of unseen timm architectures are timed here on torch, ONNX
+Runtime and OpenVINO (`measure.timing_set`, cached line by line). Two predictors are learnt per backend: the
+**kernel model** (nn-Meter's way: the network split into the kernels the backend runs by its fusion rules, each
+kernel type's latency learnt from kernels timed alone — the kernels of the fit's networks and a grid beyond them —
+and the network as the sum; `measure.kernels`, `measure.kernel_timing`, `measure.kernel_model`) and the seven-term
+**layer model** (`measure.predictor`). Accuracy: on a quarter of the random networks held out, leave-one-family-out
+on the zoo, and on the unseen architectures. *Published devices* (the phones of MobileOne, MNv4 Tab. 6,
 EfficientFormerV2, MnasNet/MobileNetV3, and every device imported with `import-latency`): a handful of zoo models
 each, so the predictor there has two coefficients (MACs and layer count) and is judged by leave-one-out — with five
 points that says little, and the chapter says so. Every predictor is compared with latency ∝ MACs and the
@@ -13,7 +16,6 @@ calibrated roofline. `python -m mobilerepro predict` serves the fitted predictor
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +25,12 @@ import pandas as pd
 
 from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._base import BaseConfig, Experiment, Outcome, Result
+from mobilerepro.measure import kernel_timing
 from mobilerepro.measure import predictor as lp
+from mobilerepro.measure import predictor_evaluation as evaluation
+from mobilerepro.measure.kernels import GRAPH_CHECKS, KERNEL_TYPES, NetworkKernels, fuse, trace
 from mobilerepro.measure.latency import CPU_BACKENDS, DESKTOP_BACKENDS
-from mobilerepro.measure.timing_set import RANDOM_FAMILY, cache_file, timing_set
+from mobilerepro.measure.timing_set import RANDOM_FAMILY, UNSEEN_PREFIX, build_network, cache_file, timing_set
 from mobilerepro.report import save_figure
 
 MIN_PUBLISHED_POINTS = 4
@@ -42,7 +47,27 @@ class PredictorConfig(BaseConfig):
     rounds: int = 3
     runs_per_round: int = 3
     held_out_fraction: float = 0.25
+    unseen_models: list[str] | None = None  # default: every architecture of measure/unseen_models.yaml
+    source_kernels: int = 3000  # kernels of the fit's networks timed alone per backend (a sample of each type)
+    grid_kernels: int = 1040  # one-op networks over shapes beyond the zoo and the UIB space
     seed: int = 0
+
+
+class NetworkTraces:
+    """Each timing-set network traced once (`measure.kernels.trace`), its kernels per backend on demand."""
+
+    def __init__(self, records: list[dict]):
+        self.family = {r["name"]: r["family"] for r in records}
+        self.ops: dict[str, list] = {}
+        self.fused: dict[tuple[str, str], NetworkKernels] = {}
+
+    def kernels(self, name: str, backend: str) -> NetworkKernels:
+        if (name, backend) not in self.fused:
+            if name not in self.ops:
+                model, size = build_network(name, self.family[name])
+                self.ops[name] = trace(model, size)
+            self.fused[name, backend] = fuse(self.ops[name], backend)
+        return self.fused[name, backend]
 
 
 def machine_device(backend: str) -> str:
@@ -53,6 +78,10 @@ def timing_plan(config: PredictorConfig):
     from mobilerepro.measure.latency import TimingPlan
 
     return TimingPlan(config.warmup, config.rounds, config.runs_per_round, config.threads, config.seed)
+
+
+CALIBRATION_COLUMNS = ("× other kernels", "× blocked-layout kernels", "ms per M elements a blocked kernel moves",
+                       "ms per M elements reordered")
 
 
 class PredictorResult(Result):
@@ -70,17 +99,85 @@ class PredictorResult(Result):
         """Predicted latency of every zoo model on the published phones, next to the published number."""
         return pd.DataFrame.from_records(self.summary["phones"])
 
+    def kernels_table(self) -> pd.DataFrame:
+        """Per backend: the kernels timed alone by type, the call overhead and the network calibration."""
+        records = []
+        for device, entry in self.summary["kernel_models"].items():
+            records.append({"device": device, "kernels timed": sum(entry["kernels_timed"].values()),
+                            **{kind: entry["kernels_timed"].get(kind, 0) for kind in KERNEL_TYPES
+                               if any(kind in e["kernels_timed"] for e in self.summary["kernel_models"].values())},
+                            "call overhead (ms)": entry["overhead_ms"],
+                            **dict(zip(CALIBRATION_COLUMNS, entry["calibration"]["coefficients"], strict=True))})
+        return pd.DataFrame.from_records(records)
+
+    def unseen_table(self) -> pd.DataFrame:
+        """Every unseen architecture per backend: measured latency, each predictor's error, and the kernel type that
+        takes most of the kernel model's prediction (where a miss comes from)."""
+        rows = self.rows[self.rows.evaluation == evaluation.UNSEEN] if len(self.rows) else self.rows
+        records = []
+        for (device, model), group in rows.groupby(["device", "model"], sort=False):
+            by_kind = group.set_index("kind")
+            record = {"device": device, "model": model,
+                      "family": by_kind.family.iloc[0].removeprefix(UNSEEN_PREFIX),
+                      "measured (ms)": by_kind.measured_ms.iloc[0]}
+            for kind in by_kind.index:
+                record[f"{kind} error (%)"] = 100 * (by_kind.predicted_ms[kind] / by_kind.measured_ms[kind] - 1)
+            record["largest kernel share"] = by_kind.dominant_kernel.get("kernels", "")
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+
+    def fusion_table(self) -> pd.DataFrame:
+        """Our kernels of a few zoo models against the nodes of the graph each runtime executes."""
+        table = pd.DataFrame.from_records(self.summary["fusion_check"])
+        return table.rename(columns=lambda c: c.replace("runtime_", "") + (" (runtime)" if "runtime_" in c else
+                                                                           " (ours)" if c not in ("model", "backend")
+                                                                           else ""))
+
+    def exercise_estimate(self, quantity: dict):
+        """`within_10`: the share of one evaluation's models a predictor puts within ±10 %, with its Wilson 95 %
+        interval; `share_gain`: that share of one predictor minus another's on the same models, with a seeded
+        bootstrap interval over the models."""
+        from scipy.stats import binomtest
+
+        from mobilerepro.exercises import Estimate
+
+        device = machine_device(quantity.get("backend", ""))
+        rows = self.rows[(self.rows.device == device) & (self.rows.evaluation == quantity.get("evaluation"))] \
+            if len(self.rows) else self.rows
+        if quantity.get("name") not in ("within_10", "share_gain"):
+            return super().exercise_estimate(quantity)
+        kinds = [quantity["kind"]] if quantity["name"] == "within_10" else list(quantity["kinds"])
+        hits = {}
+        for kind in kinds:
+            part = rows[rows.kind == kind].sort_values("model")  # paired by model across predictors
+            if part.empty:
+                raise MobileReproError(f"no {kind} predictions of {quantity.get('evaluation')!r} on {device} in this "
+                                       "run")
+            hits[kind] = ((part.predicted_ms / part.measured_ms - 1).abs() <= 0.10).to_numpy()
+        what = f"the share of {quantity['evaluation']} within ±10 % on {quantity['backend']}"
+        if quantity["name"] == "within_10":
+            found = hits[kinds[0]]
+            interval = binomtest(int(found.sum()), len(found)).proportion_ci(method="wilson")
+            return Estimate(float(found.mean()), interval.low, interval.high, f"{what} ({kinds[0]} predictor)")
+        gain = hits[kinds[0]].astype(float) - hits[kinds[1]].astype(float)
+        draws = np.random.default_rng(0).integers(0, len(gain), size=(2000, len(gain)))
+        low, high = np.quantile(gain[draws].mean(axis=1), [0.025, 0.975])
+        return Estimate(float(gain.mean()), float(low), float(high), f"{what}, {kinds[0]} minus {kinds[1]}")
+
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"accuracy": self.accuracy_table(), "phones": self.phones_table()}
+        return {"accuracy": self.accuracy_table(), "unseen": self.unseen_table(), "kernels": self.kernels_table(),
+                "fusion": self.fusion_table(),
+                "phones": self.phones_table()}
 
     def summary_numbers(self) -> list[str]:
         table = self.accuracy_table()
         lines = []
-        for (device, evaluation), group in table.groupby(["device", "evaluation"], sort=False):
+        for (device, evaluated), group in table.groupby(["device", "evaluation"], sort=False):
             cells = ", ".join(f"{row['predictor']} {row['within ±10 %']:.0%}" for _, row in group.iterrows())
-            lines.append(f"{device}, {evaluation}: within ±10 %: {cells} (n = {group.models.iloc[0]})")
+            lines.append(f"{device}, {evaluated}: within ±10 %: {cells} (n = {group.models.iloc[0]})")
         timed = self.summary["timing_set"]
-        lines.append(f"timing set: {timed['random']} random UIB networks and {timed['zoo']} zoo models on "
+        lines.append(f"timing set: {timed['random']} random UIB networks, {timed['zoo']} zoo models and "
+                     f"{timed.get('unseen', 0)} unseen architectures on "
                      f"{', '.join(timed['backends'])}, {timed['threads']} thread(s); goal here: ≥ "
                      f"{GOAL_WITHIN_10:.0%} of held-out random networks within ±10 %")
         return lines
@@ -95,10 +192,11 @@ class LatencyPredictor(Experiment):
     profiles = {
         "smoke": {"random_networks": 8, "zoo_models": ["mobileone_s0", "mobilenet_v2", "mnv4_conv_s",
                                                        "efficientnet_b0"], "backends": ["torch", "onnxruntime"],
+                  "unseen_models": ["lcnet_075", "resnet10t"], "source_kernels": 60, "grid_kernels": 26,
                   "warmup": 1, "rounds": 1, "runs_per_round": 2},
         "quick": {"random_networks": 200, "zoo_models": None, "backends": list(DESKTOP_BACKENDS)},
         "full": {"random_networks": 400, "zoo_models": None, "backends": list(DESKTOP_BACKENDS), "rounds": 5,
-                 "runs_per_round": 5},
+                 "runs_per_round": 5, "source_kernels": 8000, "grid_kernels": 2600},
     }
 
     def validate(self, config: PredictorConfig) -> PredictorConfig:
@@ -115,77 +213,79 @@ class LatencyPredictor(Experiment):
         if not 0 < config.held_out_fraction < 1:
             raise MobileReproError(f"held_out_fraction must lie in (0, 1), got {config.held_out_fraction}")
         models = [zoo.get_spec(name).name for name in (config.zoo_models or zoo.model_names())]
-        return replace(config, backends=backends, zoo_models=models)
+        known = evaluation.unseen_models()
+        unseen = list(known) if config.unseen_models is None else list(config.unseen_models)
+        stray = [name for name in unseen if name not in known]
+        if stray:
+            raise MobileReproError(f"unseen_models must come from measure/unseen_models.yaml (kept apart from every "
+                                   f"fit), got {stray[0]!r}")
+        return replace(config, backends=backends, zoo_models=models, unseen_models=unseen)
 
     def threads(self, config: PredictorConfig) -> int:
         return config.threads
 
     # Analysis --------------------------------------------------------------------------------------------------------
     def measure(self, config: PredictorConfig, directory: Path, progress: bool) -> Outcome:
+        unseen = {name: evaluation.unseen_models()[name] for name in config.unseen_models}
         records = timing_set(config.backends, timing_plan(config), config.random_networks, config.zoo_models,
-                             progress)
-        rows, accuracy, predictors = [], [], {}
+                             progress, unseen)
+        found, predictors, kernel_models = evaluation.Evaluation(), {}, {}
+        traced = NetworkTraces(records)
         for backend in config.backends:
             device = machine_device(backend)
             timed = [r for r in records if r["latency_ms"].get(backend)]
-            fitted, found = self.machine_device(device, backend, timed, config)
-            predictors[device] = fitted
-            rows += found["rows"]
-            accuracy += found["accuracy"]
+            random_records = [r for r in timed if r["family"] == RANDOM_FAMILY]
+            zoo_records = [r for r in timed if r["family"] in self.zoo_families(config)]
+            unseen_records = [r for r in timed if r["family"].startswith(UNSEEN_PREFIX)]
+            fit_part, held_out = evaluation.split_held_out(random_records, config.held_out_fraction, config.seed)
+            predictors[device] = evaluation.layer_models(device, backend, fit_part, held_out, zoo_records,
+                                                         unseen_records, found)
+            kernel_records = self.kernel_timing_set(config, backend, fit_part + zoo_records, traced, progress)
+            kernel_models[device] = {
+                "backend": backend, "cache": str(kernel_timing.cache_file(backend, timing_plan(config))),
+                "sources": sorted({f for r in kernel_records for f in r["families"]}),
+                **evaluation.kernel_models(device, backend, fit_part, held_out, zoo_records, unseen_records,
+                                           lambda name, backend=backend: traced.kernels(name, backend),
+                                           kernel_records, found, config.seed)}
         for device, points in self.published_points().items():
-            fitted, found = self.published_device(device, points)
-            predictors[device] = fitted
-            rows += found["rows"]
-            accuracy += found["accuracy"]
+            predictors[device] = evaluation.published_device(device, points, found)
         summary = {
             "timing_set": {"random": config.random_networks, "zoo": len(config.zoo_models),
-                           "backends": config.backends, "threads": config.threads,
-                           "cache": str(cache_file(config.backends, timing_plan(config)))},
-            "accuracy": accuracy, "predictors": {d: {k: p.as_dict() for k, p in kinds.items()}
-                                                 for d, kinds in predictors.items()},
+                           "unseen": len(config.unseen_models), "backends": config.backends,
+                           "threads": config.threads, "cache": str(cache_file(config.backends, timing_plan(config)))},
+            "accuracy": found.accuracy, "predictors": {d: {k: p.as_dict() for k, p in kinds.items()}
+                                                       for d, kinds in predictors.items()},
+            "kernel_models": kernel_models,
+            "fusion_check": self.fusion_check(config.zoo_models[:4], config.backends),
             "phones": self.phone_predictions(predictors),
         }
-        return Outcome(pd.DataFrame.from_records(rows), summary)
+        return Outcome(pd.DataFrame.from_records(found.rows), summary)
 
-    def machine_device(self, device: str, backend: str, timed: list[dict], config: PredictorConfig):
-        """Fit on random networks (held-out quarter aside) + zoo; leave-one-family-out on the zoo."""
-        random_records = [r for r in timed if r["family"] == RANDOM_FAMILY]
-        zoo_records = [r for r in timed if r["family"] != RANDOM_FAMILY]
-        order = list(range(len(random_records)))
-        random.Random(config.seed).shuffle(order)
-        cut = max(1, round(len(order) * config.held_out_fraction))
-        held_out = [random_records[i] for i in sorted(order[:cut])]
-        training = [random_records[i] for i in sorted(order[cut:])]
-        rows, accuracy, fitted = [], [], {}
-        for kind in ("layers", "macs", "roofline"):
-            train = training + zoo_records
-            model = lp.fit(device, kind, [r["features"] for r in train], [r["latency_ms"][backend] for r in train])
-            predicted = [model.predict(r["features"]) for r in held_out]
-            measured = [r["latency_ms"][backend] for r in held_out]
-            accuracy.append({"device": device, "kind": kind, "evaluation": "held-out random networks",
-                             **lp.scores(predicted, measured)})
-            rows += [{"device": device, "kind": kind, "evaluation": "held-out random networks", "model": r["name"],
-                      "predicted_ms": p, "measured_ms": m} for r, p, m in zip(held_out, predicted, measured,
-                                                                               strict=True)]
-            families = sorted({r["family"] for r in zoo_records})
-            if len(families) >= 2:
-                predicted, measured, names = [], [], []
-                for family in families:
-                    train = random_records + [r for r in zoo_records if r["family"] != family]
-                    left_out = lp.fit(device, kind, [r["features"] for r in train],
-                                      [r["latency_ms"][backend] for r in train])
-                    for r in (r for r in zoo_records if r["family"] == family):
-                        predicted.append(left_out.predict(r["features"]))
-                        measured.append(r["latency_ms"][backend])
-                        names.append(r["name"])
-                accuracy.append({"device": device, "kind": kind, "evaluation": "zoo, leave one family out",
-                                 **lp.scores(predicted, measured)})
-                rows += [{"device": device, "kind": kind, "evaluation": "zoo, leave one family out", "model": n,
-                          "predicted_ms": p, "measured_ms": m} for n, p, m in zip(names, predicted, measured,
-                                                                                  strict=True)]
-            fitted[kind] = self.final_fit(device, kind, [r["features"] for r in timed],
-                                          [r["latency_ms"][backend] for r in timed], rows, accuracy)
-        return fitted, {"rows": rows, "accuracy": accuracy}
+    @staticmethod
+    def fusion_check(names: list[str], backends: list[str]) -> list[dict]:
+        """The fusion rules checked against the graph each runtime itself executes, on a few zoo models."""
+        from mobilerepro.models import zoo
+        from mobilerepro.reparam import reparameterize_model
+
+        return [{"model": name, **GRAPH_CHECKS[backend](reparameterize_model(zoo.build_model(name, seed=0)),
+                                                        zoo.get_spec(name).input_size)}
+                for backend in backends if backend in GRAPH_CHECKS for name in names]
+
+    @staticmethod
+    def zoo_families(config: PredictorConfig) -> set[str]:
+        from mobilerepro.models import zoo
+
+        return {zoo.get_spec(name).family for name in config.zoo_models}
+
+    @staticmethod
+    def kernel_timing_set(config: PredictorConfig, backend: str, sources: list[dict], traced: NetworkTraces,
+                          progress: bool) -> list[dict]:
+        """The kernels of the fit's networks (a sample of each type) and of the grid, timed alone on `backend`."""
+        found = kernel_timing.source_kernels((r["family"], traced.kernels(r["name"], backend)) for r in sources)
+        found = kernel_timing.sample(found, config.source_kernels, config.seed)
+        for key, entry in kernel_timing.grid_kernels(config.grid_kernels, backend, config.seed).items():
+            found.setdefault(key, entry)["families"] |= entry["families"]
+        return kernel_timing.timed_kernels(found, backend, timing_plan(config), progress)
 
     def published_points(self) -> dict[str, list[tuple[str, float]]]:
         """(zoo model, latency) per published or imported device with enough numeric points."""
@@ -198,34 +298,6 @@ class LatencyPredictor(Experiment):
         for device, data in bundle.imported_devices().items():
             points[f"{device} (imported)"] = list(bundle.headline_latencies(data).items())
         return {device: found for device, found in points.items() if len(found) >= MIN_PUBLISHED_POINTS}
-
-    def published_device(self, device: str, points: list[tuple[str, float]]):
-        """Leave-one-out over the device's few models, for the two-coefficient predictor and the baselines."""
-        feature_rows = [lp.zoo_features(name) for name, _ in points]
-        latency = [value for _, value in points]
-        names = [name for name, _ in points]
-        rows, accuracy, fitted = [], [], {}
-        for kind in ("small", "macs", "roofline"):
-            predicted, measured = lp.cross_validate(device, kind, feature_rows, latency, names)
-            accuracy.append({"device": device, "kind": kind, "evaluation": "leave one model out",
-                             **lp.scores(predicted, measured)})
-            rows += [{"device": device, "kind": kind, "evaluation": "leave one model out", "model": n,
-                      "predicted_ms": p, "measured_ms": m} for n, p, m in zip(names, predicted, measured,
-                                                                              strict=True)]
-            fitted[kind] = self.final_fit(device, kind, feature_rows, latency, rows, accuracy)
-        return fitted, {"rows": rows, "accuracy": accuracy}
-
-    @staticmethod
-    def final_fit(device: str, kind: str, feature_rows: list[dict], latency: list[float], rows: list[dict],
-                  accuracy: list[dict]) -> lp.Predictor:
-        """The predictor fitted on every point, carrying the relative errors of every prediction of an unseen model
-        (its interval: a network unlike the random ones is covered by the left-out families' errors too) and the
-        scores of each evaluation."""
-        final = lp.fit(device, kind, feature_rows, latency)
-        final.held_out_errors = [r["predicted_ms"] / r["measured_ms"] - 1 for r in rows
-                                 if r["device"] == device and r["kind"] == kind]
-        final.accuracy = {e["evaluation"]: e for e in accuracy if e["device"] == device and e["kind"] == kind}
-        return final
 
     def phone_predictions(self, predictors: dict) -> list[dict]:
         """Every zoo model's predicted latency on the iPhone 12 and the Pixel 6 CPU (two-coefficient predictor, fitted
@@ -255,7 +327,7 @@ class LatencyPredictor(Experiment):
         shown = next((d for d in devices if d.endswith("onnxruntime")), devices[0] if devices else None)
         if shown:
             held_out = rows[(rows.device == shown) & (rows.evaluation == "held-out random networks")]
-            for kind, marker in (("layers", "o"), ("macs", "x")):
+            for kind, marker in (("kernels", "s"), ("layers", "o"), ("macs", "x")):
                 part = held_out[held_out.kind == kind]
                 left.scatter(part.measured_ms, part.predicted_ms, marker=marker, label=f"{kind} predictor", alpha=0.7)
             limits = [held_out.measured_ms.min() * 0.8, held_out.measured_ms.max() * 1.2]
