@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mobilerepro import paper
+from mobilerepro import MobileReproError, paper
 from mobilerepro.experiments._latency import (
     MIN_RANKED_MODELS,
     Candidate,
@@ -79,6 +79,25 @@ class Table16Result(LatencyResult):
         rows = [s for s in self.summary["sweep"] if s["ridge_point"] in ridge_points]
         return pd.DataFrame([{"ridge point": s["ridge_point"],
                               "Pareto-optimal (cost vs top-1)": ", ".join(s["pareto_optimal"])} for s in rows])
+
+    def exercise_estimate(self, quantity: dict):
+        """`rho`: Spearman's ρ of latency on `backend` with `against` (roofline | macs), with its bootstrap interval;
+        `rho_gain`: ρ with the roofline minus ρ with MACs, with the paired bootstrap interval the verdict uses."""
+        from mobilerepro.exercises import Estimate
+
+        if quantity.get("name") not in ("rho", "rho_gain"):
+            return super().exercise_estimate(quantity)
+        found = self.summary["calibration"].get(quantity["backend"])
+        if not found:
+            raise MobileReproError(f"this run ranked no models on {quantity['backend']}: the exercise's command "
+                                   "times them there")
+        if quantity["name"] == "rho_gain":
+            d = found["roofline_minus_macs"]
+            return Estimate(d["value"], d["ci_low"], d["ci_high"],
+                            f"ρ(latency, roofline) − ρ(latency, MACs) on {quantity['backend']}")
+        rho = found[quantity["against"]]
+        return Estimate(rho["rho"], rho["ci_low"], rho["ci_high"],
+                        f"ρ(latency, {quantity['against']}) on {quantity['backend']} over {found['n_models']} models")
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {**super().tables(), "calibration": self.calibration_table(), "pareto": self.pareto_table()}
