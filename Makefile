@@ -17,8 +17,8 @@ PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
 # The suite runs in one process, its smoke runs two at a time. TEST_WORKERS=2 spreads it over two pytest-xdist
-# workers; on a clean clone here that took 18 min 18 s against about 10 min in one process, because both workers
-# ran the smoke runs' prefetch at once (the xdist_group that should keep them on one worker did not).
+# workers, which is slower here for now: both workers ran the smoke runs' prefetch at once (the xdist_group that
+# should keep them on one worker did not).
 TEST_WORKERS ?= 0
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 # Nothing may download weights or data at run time.
