@@ -1,6 +1,7 @@
 """The kernel-level latency predictor: kernels a backend runs, kernels rebuilt alone, their regressors, the lists kept
 apart from every fit."""
 
+import json
 import math
 
 import numpy as np
@@ -191,3 +192,12 @@ def test_the_openvino_rules_match_the_graph_openvino_runs(name):
     found = openvino_graph_check(reparameterize_model(zoo.build_model(name, seed=0)), zoo.get_spec(name).input_size)
     assert found["convolutions"] == found["runtime_convolutions"], found
     assert abs(found["other"] - found["runtime_other"]) <= max(2, 0.2 * found["runtime_other"]), found
+
+
+def test_a_line_cache_keeps_whole_records_and_drops_a_line_cut_by_an_interruption(tmp_path):
+    from mobilerepro.results import read_line_cache
+
+    cache = tmp_path / "sub" / "timings.jsonl"
+    assert read_line_cache(cache, "key") == {} and cache.parent.is_dir()
+    cache.write_text(json.dumps({"key": "a", "ms": 1.0}) + "\n" + json.dumps({"key": "b", "ms": 2.0})[:-3])
+    assert read_line_cache(cache, "key") == {"a": {"key": "a", "ms": 1.0}}

@@ -75,6 +75,22 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_line_cache(path: Path, key: str) -> dict[str, dict]:
+    """The records of a cache written one JSON line per record (made if missing), by their field `key`. A line cut
+    by an interruption is skipped, so its record is measured again."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[record[key]] = record
+    return done
+
+
 def content_digest(value) -> str:
     """16 hex digits of SHA-256 over `value` as canonical JSON: the name of a cached run, store or timing set
     whose contents depend on `value` alone (change anything in it and the cache is another folder)."""

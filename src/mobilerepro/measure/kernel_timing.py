@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro.measure.kernels import Kernel, network_kernels, standalone
 from mobilerepro.measure.latency import TimingPlan, measure_latency
-from mobilerepro.results import content_digest, results_root
+from mobilerepro.results import content_digest, read_line_cache, results_root
 
 GRID_FAMILY = "grid"
 NULL_KERNEL = "null"
@@ -146,15 +146,7 @@ def timed_kernels(kernels: dict[str, dict], backend: str, plan: TimingPlan, prog
     families, its minimum latency, the null kernel's beside it, and their difference (`latency_ms`, ≥ 0). Only
     kernels not cached are timed."""
     cache = cache_file(backend, plan)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if cache.exists():
-        for line in cache.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interruption: that kernel is timed again
-            done[record["key"]] = record
+    done = read_line_cache(cache, "key")
     missing = [key for key in kernels if key not in done]
     bar = tqdm(total=len(missing), desc=f"kernel timing set ({backend})", unit="kernel", disable=not progress)
     with cache.open("a") as handle:

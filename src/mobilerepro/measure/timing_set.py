@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro.measure import predictor as lp
 from mobilerepro.measure.latency import TimingPlan
-from mobilerepro.results import content_digest, results_root
+from mobilerepro.results import content_digest, read_line_cache, results_root
 
 RANDOM_FAMILY = "random UIB"
 UNSEEN_PREFIX = "unseen: "  # the family of an architecture from `unseen_models.yaml`
@@ -65,15 +65,7 @@ def timing_set(backends: list[str], plan: TimingPlan, random_networks: int, zoo_
     from mobilerepro.models import zoo
 
     cache = cache_file(backends, plan)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if cache.exists():
-        for line in cache.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interruption: that network is timed again
-            done[record["name"]] = record
+    done = read_line_cache(cache, "name")
     wanted = [(f"uib_random_{i}", RANDOM_FAMILY) for i in range(random_networks)]
     wanted += [(name, zoo.get_spec(name).family) for name in zoo_models]
     wanted += [(name, UNSEEN_PREFIX + family) for name, family in (unseen or {}).items()]
