@@ -141,11 +141,11 @@ class PredictorResult(Result):
 
         from mobilerepro.exercises import Estimate
 
+        if quantity.get("name") not in ("within_10", "share_gain"):
+            return super().exercise_estimate(quantity)
         device = machine_device(quantity.get("backend", ""))
         rows = self.rows[(self.rows.device == device) & (self.rows.evaluation == quantity.get("evaluation"))] \
             if len(self.rows) else self.rows
-        if quantity.get("name") not in ("within_10", "share_gain"):
-            return super().exercise_estimate(quantity)
         kinds = [quantity["kind"]] if quantity["name"] == "within_10" else list(quantity["kinds"])
         hits = {}
         for kind in kinds:
