@@ -295,6 +295,33 @@ class AblationResult(Result):
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"arms": self.arms_table(), "contrasts": self.contrasts_table()}
 
+    def exercise_estimate(self, quantity: dict):
+        """`paired_difference`: `first` minus `second` arm on a run's `metric` (`top1`, `ema_top1`, `train_loss`),
+        paired by seed, with its Student-t interval. `training_time_ratio`: how many times longer `candidate` takes
+        per training image than `reference`, seed by seed: the median of the seeds' ratios and their range (one
+        short run's throughput can be caught by a busy moment, which a t interval over three seeds would inflate)."""
+        from mobilerepro.exercises import Estimate
+
+        name = quantity.get("name")
+        if name not in ("paired_difference", "training_time_ratio"):
+            return super().exercise_estimate(quantity)
+        first, second = ((quantity["first"], quantity["second"]) if name == "paired_difference"
+                         else (quantity["candidate"], quantity["reference"]))
+        missing = [arm for arm in (first, second) if arm not in set(self.rows.arm)]
+        if missing:
+            raise MobileReproError(f"arm {missing[0]!r} was not trained in this run")
+        if name == "paired_difference":
+            metric = quantity["metric"]
+            paired = paired_by_seed(self.rows, metric, first, second)
+            return Estimate(paired["difference"], paired["ci_low"], paired["ci_high"],
+                            f"{first} minus {second} {metric}, paired by seed")
+        by_seed = self.rows.pivot_table(index="seed", columns="arm", values="train_images_per_s")
+        ratios = (by_seed[second] / by_seed[first]).dropna()
+        if len(ratios) < 2:
+            raise MobileReproError("the training time ratio needs at least two seeds trained in this run")
+        return Estimate(float(ratios.median()), float(ratios.min()), float(ratios.max()),
+                        f"{first} / {second} training time per image")
+
     def setup_lines(self) -> list[str]:
         p = self.summary["parameters"]
         return [f"model {p['model']}, {p['epochs']} epochs, batch {p['batch_size']}, seeds {p['seeds']}, "

@@ -86,6 +86,19 @@ class CoreMLResult(Result):
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"census": self.census_table(), "timing": self.timing_table(), "phones": self.phones_table()}
 
+    def exercise_estimate(self, quantity: dict):
+        """`ops`: how many operations the Core ML program of `model` at `precision` holds, an exact count (its
+        interval is the count itself)."""
+        from mobilerepro.exercises import Estimate
+
+        if quantity.get("name") != "ops":
+            return super().exercise_estimate(quantity)
+        model, precision = quantity["model"], quantity["precision"]
+        found = [p["ops"] for p in self.summary["packages"] if p["model"] == model and p["precision"] == precision]
+        if not found:
+            raise MobileReproError(f"{model} was not converted at {precision} in this run")
+        return Estimate(found[0], found[0], found[0], f"Core ML ops of {model} ({precision})")
+
     def summary_numbers(self) -> list[str]:
         converted = {p["model"] for p in self.summary["packages"]}
         failed = sorted({f["model"] for f in self.summary["failed"]})
