@@ -122,7 +122,7 @@ def smoke_run(results_root, request):
         lock = threading.Lock()
 
         def worker():
-            with notebook.shared_kernel() as kernel:
+            with notebook.shared_kernel(threads=1) as kernel:
                 while True:
                     with lock:
                         if not queue:

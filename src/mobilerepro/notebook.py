@@ -9,6 +9,7 @@ smoke-profile run is never published: its numbers mean nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -110,15 +111,18 @@ def _interrupts_go_to_the_kernel():
 
 
 @contextlib.contextmanager
-def shared_kernel():
+def shared_kernel(threads: int | None = None):
     """A started Python kernel that several `execute(..., kernel=...)` calls use one after another: its user namespace
     is emptied before each notebook (`%reset -f`), so a notebook sees nothing another defined, while the modules
     they import stay loaded — what a fresh kernel spends most of its start on. For running many notebooks (the test
-    suite's smoke runs); a user's run gets a kernel of its own."""
+    suite's smoke runs); a user's run gets a kernel of its own. With `threads`, the kernel and every process it
+    starts keep to that many OpenMP threads (kernels run side by side would otherwise each take every core)."""
     from jupyter_client.manager import KernelManager
 
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(project_root()))
+    limits = {} if threads is None else {"env": {**os.environ, "OMP_NUM_THREADS": str(threads),
+                                                 "MKL_NUM_THREADS": str(threads)}}
+    manager.start_kernel(cwd=str(project_root()), **limits)
     try:
         yield manager
     finally:
