@@ -66,6 +66,19 @@ def test_a_valid_results_file_becomes_a_device_in_milliseconds(exported, tmp_pat
     assert {r["model"] for r in device["records"]} == {"mobileone_s0"}
 
 
+def test_an_imported_phone_is_a_machine_of_the_shared_latency_format(exported, tmp_path):
+    from mobilerepro.measure import records
+
+    out, manifest = exported
+    path = tmp_path / "phone.json"
+    path.write_text(json.dumps(valid_results(manifest)))
+    bundle.import_latency(path, out)
+    phone = records.imported_machines()["iphone-12"]
+    assert records.problems_of(phone) == []
+    assert sorted((r["runtime"]["precision"], records.compared_ms(r)) for r in phone["records"]) == [
+        ("fp16", 1.0), ("fp32", 2.0)]
+
+
 def mutate(path: str, value):
     def apply(results):
         node = results

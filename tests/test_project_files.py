@@ -85,8 +85,8 @@ def test_every_chapter_is_in_the_generated_table_of_contents():
 
     toc = book.table_of_contents()
     files = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
-    assert files[-3:] == ["course", "claims", "conventions"]
-    assert files[:-3] == [f"chapters/{experiment_id}" for experiment_id in experiments.registry()]
+    assert files[-4:] == ["course", "claims", "machines", "conventions"]
+    assert files[:-4] == [f"chapters/{experiment_id}" for experiment_id in experiments.registry()]
     for experiment in experiments.registry().values():
         assert experiment.notebook.exists()
 

@@ -1,6 +1,6 @@
 """The Jupyter Book: its table of contents generated from the experiment registry, a page for every chapter that
 has not run on this machine (saying what it is and the command that fills it), the course, the claims dashboard,
-and the build.
+the machines side by side, and the build.
 
 The book never executes anything: chapters are notebooks papermill executed (`make replicate-*`), and `make book`
 renders whatever exists. `make replicate-all` is the way to run everything.
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from mobilerepro import MobileReproError, course, dashboard, experiments
+from mobilerepro import MobileReproError, course, crosshardware, dashboard, experiments
 from mobilerepro.notebook import chapter_path
 from mobilerepro.results import project_root
 
-REFERENCE_PART = {"caption": "Reference", "chapters": [{"file": "claims"}, {"file": "conventions"}]}
+REFERENCE_PART = {"caption": "Reference", "chapters": [{"file": "claims"}, {"file": "machines"},
+                                                        {"file": "conventions"}]}
 TEACHING_PART = {"caption": "Teaching", "chapters": [{"file": "course"}]}
 
 
@@ -49,7 +50,8 @@ def placeholder(experiment) -> str:
 
 
 def prepare() -> list[str]:
-    """Write the table of contents, the placeholders and the dashboard page; returns the chapters not yet run."""
+    """Write the table of contents, the placeholders, the dashboard, the course and the machines pages; returns the
+    chapters not yet run."""
     missing = []
     for experiment in experiments.registry().values():
         notebook = chapter_path(experiment)
@@ -65,6 +67,7 @@ def prepare() -> list[str]:
         + yaml.safe_dump(table_of_contents(), sort_keys=False))
     (book_dir() / "claims.md").write_text(dashboard.markdown(dashboard.claims_table()))
     (book_dir() / "course.md").write_text(course.markdown())
+    (book_dir() / "machines.md").write_text(crosshardware.markdown(book_dir() / "machines.png"))
     return missing
 
 

@@ -212,6 +212,26 @@ def cmd_export_bundle(args) -> int:
     return 0
 
 
+def cmd_results(args) -> int:
+    """This machine's latency records to one file, or another machine's file checked and added."""
+    from mobilerepro import crosshardware
+    from mobilerepro.measure import records
+
+    if args.action == "export":
+        destination = Path(args.output or f"{records.this_machine(name=args.name)['id']}.latency.json")
+        payload = crosshardware.export_machine(destination, who=args.who, name=args.name)
+        chapters = sorted({r["provenance"]["chapter"] for r in payload["records"]})
+        print(f"{destination}: {len(payload['records'])} latency records of {payload['machine']['id']} from "
+              f"{len(chapters)} chapter(s) ({', '.join(chapters)})")
+        return 0
+    if not args.file:
+        raise MobileReproError("results import needs the machine file to import")
+    stored = records.import_machine(Path(args.file))
+    payload = json.loads(stored.read_text())
+    print(f"imported {len(payload['records'])} latency records of {payload['machine']['id']} into {stored}")
+    return 0
+
+
 def cmd_import_latency(args) -> int:
     """A device's measured latencies, checked against the bundle, stored for the chapters and the predictor."""
     from mobilerepro.export import bundle
@@ -222,28 +242,13 @@ def cmd_import_latency(args) -> int:
     return 0
 
 
-def runs_here(chapter) -> list[Path]:
-    """The summary files of the chapter's runs on this machine, the most thorough profile first."""
-    summaries = [chapter.default_output_dir(p) / chapter.files["summary"] for p in ("full", "quick", "smoke")]
-    return [path for path in summaries if path.exists()]
-
-
-def latest_result(chapter):
-    """The chapter's most recent run on this machine, of any profile."""
-    found = runs_here(chapter)
-    if not found:
-        raise MobileReproError(f"{chapter.id} has not run here: `make replicate-{chapter.target}` first (the "
-                               "exercise's question says with which parameters)")
-    return chapter.load(max(found, key=lambda path: path.stat().st_mtime).parent)
-
-
 def cmd_predict(args) -> int:
     """A device's predicted latency for a model, with its interval and the predictor's measured accuracy."""
     from mobilerepro import experiments
     from mobilerepro.measure.predictor import predict
 
     chapter = experiments.get("deploy/latency_predictor")
-    fitted = next(iter(runs_here(chapter)), None)  # the most thorough run here
+    fitted = next(iter(chapter.runs_here()), None)  # the most thorough run here
     if fitted is None:
         raise MobileReproError("no fitted latency predictor here: run `make replicate-latency-predictor` first")
     found = predict(args.device, args.model, fitted)
@@ -272,7 +277,7 @@ def cmd_exercise(args) -> int:
             kind = "up, down or same" if exercise.kind == "direction" else "a number"
             print(f"{name}: answer {kind} (its question: the chapter's notebook, label {exercise.label})")
         return 0
-    feedback = latest_result(chapter).check(args.name, args.answer)
+    feedback = chapter.latest_result().check(args.name, args.answer)
     print(("accepted: " if feedback.accepted else "not yet: ") + feedback.message)
     return 0 if feedback.accepted else 1
 
@@ -395,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     import_latency.add_argument("results", help="the results file (JSON; see the bundle manifest's 'timing')")
     import_latency.add_argument("--bundle", default=None, help="the bundle folder (default: results/coreml_bundle)")
     import_latency.set_defaults(func=cmd_import_latency)
+
+    results = sub.add_parser("results", help="latency records in the shared format: export this machine's, import "
+                             "another machine's (checked; nothing is written unless all of it is valid)")
+    results.add_argument("action", choices=("export", "import"))
+    results.add_argument("file", nargs="?", help="import: the machine file")
+    results.add_argument("--output", default=None, help="export: where to write (default: <machine>.latency.json)")
+    results.add_argument("--who", default="", help="export: who ran it")
+    results.add_argument("--name", default=None, help="export: the machine's name (default: CPU, cores, OS)")
+    results.set_defaults(func=cmd_results)
 
     predict = sub.add_parser("predict", help="a device's predicted latency for a model (zoo, timm or torchvision "
                              "name), with its interval and the predictor's accuracy")

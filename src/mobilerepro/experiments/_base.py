@@ -302,6 +302,18 @@ class Experiment:
     def default_output_dir(self, profile: str) -> Path:
         return results_root() / self.id / profile
 
+    def runs_here(self) -> list[Path]:
+        """The summary files of this chapter's runs on this machine, the most thorough profile first."""
+        summaries = [self.default_output_dir(p) / self.files["summary"] for p in ("full", "quick", "smoke")]
+        return [path for path in summaries if path.exists()]
+
+    def latest_result(self) -> Result:
+        """This chapter's most recent run on this machine, of any profile."""
+        found = self.runs_here()
+        if not found:
+            raise MobileReproError(f"{self.id} has not run here: `make replicate-{self.target}` first")
+        return self.load(max(found, key=lambda path: path.stat().st_mtime).parent)
+
     def configure(self, profile: str = "quick", **overrides) -> BaseConfig:
         """The profile's settings with every non-None override on top, validated."""
         check_profile(profile)
