@@ -108,6 +108,16 @@ def agreement(table: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+def agreement_rows(table: pd.DataFrame, measured: list[str]) -> pd.DataFrame:
+    """Spearman's rho of every measured column against every later measured column and every published one."""
+    rho, rows = agreement(table), []
+    for i, a in enumerate(measured):
+        for b in [*measured[i + 1:], *(c for c in table.columns if c not in measured)]:
+            shared = int((table[a].notna() & table[b].notna()).sum())
+            rows.append({"column": a, "against": b, "shared models": shared, "Spearman ρ": rho.loc[a, b]})
+    return pd.DataFrame.from_records(rows)
+
+
 def relative_latency(measured: pd.DataFrame) -> pd.DataFrame:
     """Each model's latency over its column's geometric mean across the models every column timed."""
     shared = measured.dropna()
@@ -146,10 +156,10 @@ def markdown(figure_path: Path) -> str:
     """The page; writes its figure to `figure_path` when there is something to draw."""
     found = machines()
     lines = ["# Machines side by side", "",
-             "Every machine that ran the latency chapters is a column here: this machine's runs (quick and full "
+             "Every machine that ran the latency chapters is a row here: this machine's runs (quick and full "
              "profiles) and every machine file imported with `python -m mobilerepro results import FILE`. Another "
              "machine writes its file with `python -m mobilerepro results export` after running the chapters; the "
-             "format is `src/mobilerepro/measure/latency_records.schema.json`. A column is one machine, runtime, "
+             "format is `src/mobilerepro/measure/latency_records.schema.json`. A row is one machine, runtime, "
              "precision and thread count; the papers' published devices stand beside them.", ""]
     if not found:
         return "\n".join([*lines, "```{note}", "No latency chapter has run on the machine that built this book, and "
@@ -161,12 +171,14 @@ def markdown(figure_path: Path) -> str:
         for machine, p in found.items()]), index=False), ""]
     measured = latency_columns(found)
     table = measured.join(published_columns(list(measured.index)))
-    lines += ["## Latency (ms)", "", "Each column's latency by its own protocol's statistic (the chapters here "
-              "compare the minimum of their timed runs, MobileOne's protocol); the published columns are the papers' "
-              "own numbers (their runtimes and precisions in the claims dashboard).", "",
-              _html(table), "",
+    lines += ["## Latency (ms)", "", "A row per column (machine x runtime, or a published device), a column per "
+              "model: each machine's latency by its own protocol's statistic (the chapters here compare the minimum "
+              "of their timed runs, MobileOne's protocol); the published rows are the papers' own numbers (their "
+              "runtimes and precisions in the claims dashboard).", "",
+              _html(table.T.rename_axis("column")), "",
               "## Rank agreement", "", f"Spearman's ρ between two columns over the models both have "
-              f"(— under {MIN_SHARED_MODELS} shared models).", "", _html(agreement(table), 2), ""]
+              f"(— under {MIN_SHARED_MODELS} shared models).", "",
+              _html(agreement_rows(table, list(measured.columns)), 2, index=False), ""]
     relative = relative_latency(measured)
     if not relative.empty and len(relative.columns) > 0:
         figure(relative, figure_path)
