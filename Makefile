@@ -17,8 +17,8 @@ PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
 # The suite runs in one process, its smoke runs two at a time. TEST_WORKERS=2 spreads it over two pytest-xdist
-# workers, which is slower here for now: both workers ran the smoke runs' prefetch at once (the xdist_group that
-# should keep them on one worker did not).
+# workers, which is slower here for now: both workers run the smoke runs' prefetch, because pytest 9.2's structured
+# node ids drop the group suffix that xdist 3.8's loadgroup schedules by (pytest-xdist issue 1386).
 TEST_WORKERS ?= 0
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 # Nothing may download weights or data at run time.

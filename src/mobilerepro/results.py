@@ -75,6 +75,17 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def read_user_json(path: Path, what: str):
+    """A JSON file a user hands in (`what` names it in the error): its content, or one line saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise MobileReproError(f"no {what} at {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise MobileReproError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+
+
 def read_line_cache(path: Path, key: str) -> dict[str, dict]:
     """The records of a cache written one JSON line per record (made if missing), by their field `key`. A line cut
     by an interruption is skipped, so its record is measured again."""

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from mobilerepro import MobileReproError
 from mobilerepro.export.coreml import DEPLOYMENT_TARGET, PRECISIONS
-from mobilerepro.results import results_root, write_atomically
+from mobilerepro.results import read_user_json, results_root, write_atomically
 
 BUNDLE_SCHEMA = "mobilerepro-coreml-bundle/1"
 RESULTS_SCHEMA = "mobilerepro-device-latency/1"
@@ -201,12 +201,7 @@ def import_latency(path: Path, bundle: Path | None = None) -> Path:
     """Validate a results file against the bundle and store it as a device; nothing is written unless all of it is
     valid. Returns the stored device file."""
     path = Path(path)
-    if not path.exists():
-        raise MobileReproError(f"no results file at {path}")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise MobileReproError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    results = read_user_json(path, "results file")
     manifest = load_manifest(bundle)
     records = validate_results(results, manifest)
     device = {"device": results["device"], "os": results.get("os", ""), "tool": results["tool"],

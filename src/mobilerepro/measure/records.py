@@ -26,7 +26,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from mobilerepro import MobileReproError
-from mobilerepro.results import content_digest, read_json, results_root, write_atomically
+from mobilerepro.results import content_digest, read_json, read_user_json, results_root, write_atomically
 
 FORMAT = "mobilerepro-latency/1"
 SCHEMA_PATH = Path(__file__).with_name("latency_records.schema.json")
@@ -197,12 +197,7 @@ def problems_of(payload) -> list[str]:
 def import_machine(path: Path) -> Path:
     """Check another machine's file and store it as a machine; nothing is written unless all of it is valid."""
     path = Path(path)
-    if not path.exists():
-        raise MobileReproError(f"no machine file at {path}")
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise MobileReproError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    payload = read_user_json(path, "machine file")
     problems = problems_of(payload)
     if problems:
         shown = "\n".join(f"  {line}" for line in problems[:20])
