@@ -245,3 +245,34 @@ def test_make_installs_the_optional_stacks_for_exactly_the_chapters_that_need_th
         0 if experiment.needs_dense_stack else 1)
     assert cli.main(["experiments", "--needs-litert-stack", experiment.target]) == (
         0 if experiment.needs_litert_stack else 1)
+
+
+def _write_run(chapter, profile: str, commit: str, **changed) -> None:
+    from mobilerepro.results import write_json
+
+    parameters = {**chapter.configure(profile).as_dict(), **changed}
+    write_json(chapter.default_output_dir(profile) / chapter.files["summary"],
+               {"parameters": parameters, "environment": {"git_commit": commit}})
+
+
+def test_replicate_all_skips_a_chapter_run_at_this_commit_with_its_profiles_parameters(tmp_path, monkeypatch, capsys):
+    from mobilerepro.cli import main
+    from mobilerepro.measure import environment
+
+    monkeypatch.setenv("MOBILEREPRO_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(environment, "git_commit", lambda repo=None: "0123456789ab")
+    chapters = list(experiments.registry().values())
+    for chapter in chapters:
+        _write_run(chapter, "quick", "0123456789ab")
+    assert main(["replicate-all", "--profile", "quick"]) == 0  # nothing runs: every chapter is current
+    assert capsys.readouterr().out.count("skipped") == len(chapters)
+
+    table6 = experiments.get("mnv4/table6")
+    assert table6.run_is_current("quick")
+    _write_run(table6, "quick", "0123456789ab", models=["mnv4_conv_m", "mobileone_s4"])  # an exercise's variation
+    assert not table6.run_is_current("quick")
+    _write_run(table6, "quick", "fedcba987654")  # another commit
+    assert not table6.run_is_current("quick")
+    _write_run(table6, "quick", "0123456789ab")
+    monkeypatch.setattr(environment, "git_commit", lambda repo=None: "0123456789ab+dirty")  # uncommitted code
+    assert not table6.run_is_current("quick")

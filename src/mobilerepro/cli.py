@@ -59,12 +59,16 @@ def cmd_replicate(args) -> int:
 
 
 def cmd_replicate_all(args) -> int:
-    """Every chapter in book order; one that fails is reported and the others still run."""
+    """Every chapter in book order; one that fails is reported and the others still run; one already run at this
+    commit with the profile's parameters is skipped, so an interrupted run goes on where it stopped."""
     from mobilerepro import experiments
 
     failed = []
     for experiment in experiments.registry().values():
         print(f"\n>> {experiment.id} (make replicate-{experiment.target}, profile {args.profile})", flush=True)
+        if not args.rerun and experiment.run_is_current(args.profile):
+            print("   already run at this commit with the profile's parameters: skipped (--rerun runs it again)")
+            continue
         try:
             _replicate(experiment.id, {"profile": args.profile}, quiet=args.quiet)
         except MobileReproError as error:
@@ -331,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     replicate_all = sub.add_parser("replicate-all", help="run every chapter's notebook, in book order")
     replicate_all.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), help="smoke | quick | full")
     replicate_all.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    replicate_all.add_argument("--rerun", action="store_true", help="run every chapter, also those already run at "
+                               "this commit with the profile's parameters")
     replicate_all.set_defaults(func=cmd_replicate_all)
 
     listing = sub.add_parser("experiments", help="list the chapters: id, make target, title")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -306,6 +307,19 @@ class Experiment:
         """The summary files of this chapter's runs on this machine, the most thorough profile first."""
         summaries = [self.default_output_dir(p) / self.files["summary"] for p in ("full", "quick", "smoke")]
         return [path for path in summaries if path.exists()]
+
+    def run_is_current(self, profile: str) -> bool:
+        """Whether this chapter's `profile` run here was made at this very commit, on a clean work tree, with the
+        profile's own parameters (not an exercise's or a user's variation): running it again would redo the same."""
+        path = self.default_output_dir(profile) / self.files["summary"]
+        if not path.exists():
+            return False
+        summary = read_json(path)
+        commit = environment.git_commit()
+        if commit.endswith("+dirty") or summary.get("environment", {}).get("git_commit") != commit:
+            return False
+        own = json.loads(json.dumps(self.configure(profile).as_dict(), default=str))
+        return summary.get("parameters") == own
 
     def latest_result(self) -> Result:
         """This chapter's most recent run on this machine, of any profile."""
