@@ -155,3 +155,33 @@ def test_a_lesson_whose_runs_outlast_it_says_so(monkeypatch):
     assert report["too_long"] and any("TOO SLOW" in line for line in course.lesson_lines(1))
     monkeypatch.setattr(course, "seconds_here", lambda chapter: minutes * 60 / chapters - 1)
     assert not course.lesson_report(1)["too_long"]
+
+
+def test_the_training_ablations_measure_paired_differences_and_training_time_by_seed():
+    import pandas as pd
+
+    from mobilerepro.experiments._training_ablation import AblationResult
+
+    rows = pd.DataFrame.from_records([
+        {"arm": arm, "seed": seed, "train_loss": loss, "train_images_per_s": speed, "top1": 10.0}
+        for seed, (branch_speed, branch_loss) in enumerate([(100.0, 3.0), (50.0, 3.2), (125.0, 3.1)])
+        for arm, speed, loss in (("branches", branch_speed, branch_loss), ("plain", 200.0, 2.4))])
+    result = AblationResult(experiments.get("mobileone/table5"), None, {"parameters": {"weights": "raw"}}, rows)
+    time = result.exercise_estimate({"name": "training_time_ratio", "candidate": "branches", "reference": "plain"})
+    assert (time.value, time.low, time.high) == (2.0, 1.6, 4.0)  # the seeds' ratios 2, 4 and 1.6
+    loss = result.exercise_estimate({"name": "paired_difference", "metric": "train_loss", "first": "branches",
+                                     "second": "plain"})
+    assert loss.value == pytest.approx(0.7) and 0 < loss.low < loss.value < loss.high
+    assert result.check("branches_loss_short_run", "up").accepted
+    with pytest.raises(MobileReproError, match="not trained in this run"):
+        result.exercise_estimate({"name": "paired_difference", "metric": "top1", "first": "k5", "second": "plain"})
+
+
+def test_the_core_ml_chapter_counts_a_programs_ops_exactly():
+    from mobilerepro.experiments.deploy.coreml import CoreMLResult
+
+    packages = [{"model": "mobileone_s0", "precision": p, "ops": n} for p, n in (("fp16", 90), ("fp32", 89))]
+    result = CoreMLResult(experiments.get("deploy/coreml"), None, {"packages": packages}, None)
+    assert result.check("fp16_program_ops", "up").accepted and not result.check("fp16_program_ops", "same").accepted
+    with pytest.raises(MobileReproError, match="in this run"):
+        result.exercise_estimate({"name": "ops", "model": "mobilenet_v2", "precision": "fp16"})

@@ -3,11 +3,11 @@
 This machine's records are its latency chapters' latest quick or full runs (`export_machine` writes them to one file
 in the shared format, `measure.records`); another machine's come in through `records.import_machine`.
 
-A column is one machine x runtime x precision x threads (a machine's records, `measure.records.machines`: this
-machine's chapter runs and every imported machine file); a published column is a device the papers timed. The page
-shows each column's latency per model, Spearman's rho between every two columns over the models both timed,
-and a heat map of each model's latency relative to its column (the geometric mean of the column's models that every
-column shares), where a reader sees at a glance which models a machine favours.
+A column is one machine x runtime x precision x threads (`machines`: every imported machine and phone, and this
+machine's chapter runs); a published column is a device the papers timed. The page shows each column's latency per
+model (one row per column, a column per model), Spearman's rho between every two columns over the models both
+timed, and a heat map of each model's latency relative to its column (the geometric mean of the models every column
+shares), where a reader sees at a glance which models a machine favours.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def markdown(figure_path: Path) -> str:
         return "\n".join([*lines, "```{note}", "No latency chapter has run on the machine that built this book, and "
                           "no machine has been imported: `make replicate-table1` fills this page.", "```", ""])
     lines += ["## Machines", "", _html(pd.DataFrame.from_records([
-        {"machine": machine, "CPU": p["machine"]["device"]["cpu"], "cores": p["machine"]["device"]["cores"],
+        {"machine": machine, "CPU": p["machine"]["device"]["cpu"], "cores": p["machine"]["device"]["cores"] or "—",
          "OS": p["machine"]["device"]["os"], "accelerator": p["machine"]["device"]["accelerator"] or "—",
          "records": len(p["records"]), "who": p["machine"]["who"] or "—", "exported": p["machine"]["exported"]}
         for machine, p in found.items()]), index=False), ""]
@@ -180,7 +180,7 @@ def markdown(figure_path: Path) -> str:
               f"(— under {MIN_SHARED_MODELS} shared models).", "",
               _html(agreement_rows(table, list(measured.columns)), 2, index=False), ""]
     relative = relative_latency(measured)
-    if not relative.empty and len(relative.columns) > 0:
+    if not relative.empty:
         figure(relative, figure_path)
         lines += ["## Which models each machine favours", "", f"![relative latency per machine]({figure_path.name})",
                   ""]

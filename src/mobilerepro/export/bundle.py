@@ -36,6 +36,9 @@ PROTOCOLS = {
     "modelbench": "ModelBench: 1 warm-up, 20 rounds x 50 runs, the 10 lowest and 10 highest runs of each round "
                   "dropped, the mean",
 }
+# The same protocols as a timing plan (warm-up, rounds x runs) and the statistic each reports.
+PROTOCOL_PLANS = {"mobileone": {"warmup": 1, "rounds": 1, "runs_per_round": 1000, "statistic": "min"},
+                  "modelbench": {"warmup": 1, "rounds": 20, "runs_per_round": 50, "statistic": "trimmed_mean"}}
 UNITS_TO_MS = {"ms": 1.0, "us": 1e-3, "s": 1e3}
 
 

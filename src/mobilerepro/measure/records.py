@@ -33,9 +33,6 @@ SCHEMA_PATH = Path(__file__).with_name("latency_records.schema.json")
 # What a chapter's rows hold of a timing, in the order the values must keep (the IQR apart).
 ORDERED_TIMES = ("min_ms", "p10_ms", "median_ms", "p90_ms")
 TIMING_COLUMNS = (*ORDERED_TIMES, "median_of_round_means_ms", "iqr_ms")
-# A phone's timing of the Core ML bundle, per protocol of `export.bundle.PROTOCOLS`.
-BUNDLE_PROTOCOLS = {"mobileone": {"warmup": 1, "rounds": 1, "runs_per_round": 1000, "statistic": "min"},
-                    "modelbench": {"warmup": 1, "rounds": 20, "runs_per_round": 50, "statistic": "trimmed_mean"}}
 # A record is one timing of one model; these fields tell two timings of one model apart.
 IDENTITY = (("runtime", "name"), ("runtime", "backend"), ("runtime", "precision"), ("runtime", "threads"),
             ("protocol", "warmup"), ("protocol", "rounds"), ("protocol", "runs_per_round"),
@@ -130,11 +127,12 @@ def compared_ms(record: dict) -> float:
 
 def device_records(device: dict) -> list[dict]:
     """An imported phone's timings of the Core ML bundle (`import-latency`) as records of this format."""
+    from mobilerepro.export.bundle import PROTOCOL_PLANS
     from mobilerepro.models import zoo
 
     found = []
     for timing in device["records"]:
-        protocol = BUNDLE_PROTOCOLS[timing["protocol"]]
+        protocol = PROTOCOL_PLANS[timing["protocol"]]
         found.append({
             "model": timing["model"], "model_digest": model_digest(timing["model"]),
             "input": list(zoo.get_spec(timing["model"]).input_size),
@@ -216,7 +214,8 @@ def imported_machines() -> dict[str, dict]:
     for name, device in bundle.imported_devices().items():
         found[machine_slug(name)] = {
             "format": FORMAT, "records": device_records(device),
-            "machine": {"id": machine_slug(name), "device": {"cpu": name, "cores": 1, "os": device.get("os") or "iOS",
+            "machine": {"id": machine_slug(name), "device": {"cpu": name, "cores": None,
+                                                             "os": device.get("os") or "iOS",
                                                              "accelerator": "Core ML compute units"},
                         "exported": device["imported"], "who": ""}}
     for stored in sorted(machines_dir().glob("*.json")) if machines_dir().exists() else []:
