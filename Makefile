@@ -40,7 +40,7 @@ endif
 
 .DEFAULT_GOAL := help
 # `replicate-<chapter>` is a pattern rule (not .PHONY: make skips implicit rules for phony targets).
-.PHONY: help setup dense-setup litert-setup data replicate-all lesson book test test-fast lint lock clean
+.PHONY: help setup dense-setup litert-setup data replicate-all lesson book publish test test-fast lint lock clean
 
 help: ## list the targets
 	@echo "mobilerepro — replicate efficient mobile backbone papers on your hardware"
@@ -107,6 +107,9 @@ lesson: $(STAMP) ## prepare this laptop for lesson LESSON=N of the course: its s
 
 book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the others say how to run them)
 	$(PY) -m mobilerepro book
+
+publish: $(STAMP) ## the book as a static site in site/ (links checked; pages opened in headless Chromium when installed)
+	$(PY) -m mobilerepro publish --output site
 
 test: $(STAMP) $(DENSE_STAMP) ## run the test suite (installs the dense stack first when missing)
 	$(PYTEST) $(PYTEST_ARGS)

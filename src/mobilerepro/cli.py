@@ -153,6 +153,20 @@ def cmd_book(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from mobilerepro import publish
+
+    checked = publish.publish(Path(args.output), build=not args.no_build)
+    browser = (f"{checked['pages_opened']} pages opened in {checked['browser']}, no image missing, no table cut off"
+               if checked["browser"] else
+               "not opened in a browser: none found (`apt-get install chromium` adds the check)")
+    print(f"\nsite: {checked['site']}/index.html ({checked['pages']} pages, "
+          f"{checked['chapters_with_results']} chapters with results)\n"
+          f"links: {checked['internal_links']} inside the site resolve; {checked['external_links']} leave it "
+          f"(not fetched)\nbrowser: {browser}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from mobilerepro.models import zoo
 
@@ -355,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     times.set_defaults(func=cmd_times)
     sub.add_parser("book", help="build the Jupyter Book from the chapters that have run (others get a page saying "
                    "how to run them)").set_defaults(func=cmd_book)
+
+    publish_site = sub.add_parser("publish", help="build the book, check its links in a browser, write the static "
+                                  "site to one folder")
+    publish_site.add_argument("--output", default="site", help="the folder to write (replaced whole); default site/")
+    publish_site.add_argument("--no-build", action="store_true", help="publish the book as last rendered")
+    publish_site.set_defaults(func=cmd_publish)
 
     train = sub.add_parser("train", help="train a zoo model with a recipe preset (torchrun-able)")
     train.add_argument("--train-data", required=True, help="ImageFolder root, ImageNet root (with --train-split) "

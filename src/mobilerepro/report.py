@@ -70,7 +70,7 @@ def summary_box(title: str, verdicts: list[Verdict], numbers: list[str], environ
     header = "".join(f"<th>{html.escape(scope)}</th>" for scope in scopes)
     bullet_list = "".join(f"<li>{html.escape(item)}</li>" for item in numbers)
     return (
-        "<div class='admonition tip'>"
+        "<div class='admonition tip summary-box'>"
         f"<p class='admonition-title'>{html.escape(title)}</p>"
         f"<ul>{bullet_list}</ul>"
         f"<table><thead><tr><th>paper's claim</th>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
