@@ -34,11 +34,16 @@ def run_grid(arms: Iterable[str], seeds: Iterable[int], plan: Callable[[str, int
              train: Callable[[object], object], *, describe: Callable[[str, int], str] | None = None,
              progress: bool = True) -> tuple[list[GridRun], str | None]:
     """Every run of the grid, seed by seed (so that an interruption leaves whole pairs): `plan(arm, seed)` gives the
-    run's settings, `train(settings)` trains it. After a stop request (`TrainingInterrupted`) nothing more is trained,
-    but runs already finished are still read. Returns the finished runs and the interruption's message, if any."""
+    run's settings, `train(settings)` trains it. The arms' order turns by one from a seed to the next: the first run
+    of a seed starts colder (its images not yet in the page cache) and is measurably slower, so a fixed order would
+    put that cost into every paired ratio of training times. After a stop request (`TrainingInterrupted`) nothing
+    more is trained, but runs already finished are still read. Returns the finished runs and the interruption's
+    message, if any."""
+    arms = list(arms)
     finished, interrupted = [], None
-    for seed in seeds:
-        for arm in arms:
+    for position, seed in enumerate(seeds):
+        turn = position % len(arms) if arms else 0
+        for arm in arms[turn:] + arms[:turn]:
             settings = plan(arm, seed)
             folder = Path(settings.output_dir)
             run = finished_run(folder)
