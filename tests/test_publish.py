@@ -62,6 +62,13 @@ def test_what_a_reader_would_see_wrong_is_one_line_each(tmp_path, report, chapte
     assert publish.browser_problems(tmp_path / "chapters" / "x.html", tmp_path, report, chapter_ran) == expected
 
 
+def test_a_chapter_ran_when_the_build_rendered_it_from_a_notebook(tmp_path):
+    for source in ("chapters/mnv4/table2.ipynb", "chapters/mnv4/table3.md"):
+        (tmp_path / "_sources" / source).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "_sources" / source).write_text("")
+    assert publish.chapters_that_ran(tmp_path) == {tmp_path / "chapters" / "mnv4" / "table2.html"}
+
+
 def test_nothing_is_published_while_a_link_is_broken(tmp_path, monkeypatch):
     from mobilerepro import book
 

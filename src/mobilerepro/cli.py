@@ -157,7 +157,8 @@ def cmd_publish(args) -> int:
     from mobilerepro import publish
 
     checked = publish.publish(Path(args.output), build=not args.no_build)
-    browser = (f"{checked['pages_opened']} pages opened in {checked['browser']}, no image missing, no table cut off"
+    browser = (f"{checked['pages_opened']} pages opened in {checked['browser']}, no image missing, no table cut off "
+               f"({checked['scrolling_tables']} wide tables scroll)"
                if checked["browser"] else
                "not opened in a browser: none found (`apt-get install chromium` adds the check)")
     print(f"\nsite: {checked['site']}/index.html ({checked['pages']} pages, "

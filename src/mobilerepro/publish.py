@@ -7,7 +7,7 @@ Two checks, each a list of one-line problems (nothing is published while there i
   a `#fragment` names an element of that page. Links that leave the site are counted, never fetched: nothing goes
   on the network at run time.
 - **browser**: headless Chromium (the Debian package `chromium`) loads every page with a small script that
-  reports what a reader sees — the page's title, the images that did not load, the tables cut off by their
+  reports what a reader sees — the images that did not load, the tables cut off by their
   container or by the window, and on a chapter that has run its summary box and at least one figure. The script
   goes into a scratch copy of the site, never into the published one. Without Chromium this check is skipped with
   the command that installs it.
@@ -48,7 +48,6 @@ window.addEventListener('load', () => {
   };
   const images = [...article.querySelectorAll('img')];
   const report = {
-    title: document.title,
     broken_images: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
     figures: images.filter(i => i.complete && i.naturalWidth > 0 && i.naturalWidth >= 200).length,
     summary_boxes: article.querySelectorAll('.SUMMARY_CLASS').length,
@@ -138,20 +137,20 @@ def browser() -> str | None:
 
 
 def _probe(executable: str, page: Path, timeout: float = 60) -> dict:
-    completed = subprocess.run(
-        [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         f"--window-size={WINDOW[0]},{WINDOW[1]}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=timeout, check=False)
+    try:
+        completed = subprocess.run(
+            [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+             f"--window-size={WINDOW[0]},{WINDOW[1]}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the page did not load within {timeout:g} s"}
     marker = f'id="{REPORT_ID}">'
     start = completed.stdout.find(marker)
     if start < 0:
-        return {"error": f"the page did not finish loading ({completed.stderr.strip().splitlines()[-1:]})"}
+        last = (completed.stderr.strip().splitlines() or ["no message"])[-1]
+        return {"error": f"the page did not finish loading (the browser said: {last})"}
     end = completed.stdout.find("</script>", start)
     return json.loads(completed.stdout[start + len(marker):end])
-
-
-def is_chapter(page: Path, site: Path) -> bool:
-    return page.relative_to(site).parts[0] == "chapters"
 
 
 def browser_problems(page: Path, site: Path, report: dict, chapter_ran: bool) -> list[str]:
@@ -193,11 +192,11 @@ def check_in_browser(site: Path, pages: list[Path], chapters_run: set[Path], exe
 
 
 def chapters_that_ran(site: Path) -> set[Path]:
-    """The chapter pages rendered from an executed notebook (a page not run is rendered from its placeholder)."""
-    from mobilerepro import experiments
-    from mobilerepro.notebook import chapter_path
-
-    return {site / "chapters" / f"{e.id}.html" for e in experiments.registry().values() if chapter_path(e).exists()}
+    """The chapter pages this build rendered from an executed notebook, read from the sources the build kept (a
+    chapter not run is rendered from its Markdown placeholder)."""
+    sources = site / "_sources"
+    return {(site / source.relative_to(sources)).with_suffix(".html")
+            for source in (sources / "chapters").rglob("*.ipynb")}
 
 
 def publish(destination: Path, build: bool = True, progress: bool = True) -> dict:
@@ -211,10 +210,10 @@ def publish(destination: Path, build: bool = True, progress: bool = True) -> dic
     links = check_links(html)
     problems = list(links.problems)
     pages = [p for p in pages_of(html) if p.name not in ("search.html", "genindex.html")]
-    executable = browser()
+    executable, ran = browser(), chapters_that_ran(html)
     browser_reports: dict[str, dict] = {}
     if executable:
-        browser_reports, found = check_in_browser(html, pages, chapters_that_ran(html), executable, progress)
+        browser_reports, found = check_in_browser(html, pages, ran, executable, progress)
         problems += found
     if problems:
         shown = "\n".join(f"  {line}" for line in problems[:40])
@@ -231,5 +230,5 @@ def publish(destination: Path, build: bool = True, progress: bool = True) -> dic
     return {"site": str(destination), "pages": links.pages, "internal_links": links.internal,
             "external_links": len(links.external), "browser": executable,
             "pages_opened": len(browser_reports),
-            "chapters_with_results": len(chapters_that_ran(html)),
+            "chapters_with_results": len(ran),
             "scrolling_tables": sum(r.get("scrolling_tables", 0) for r in browser_reports.values())}
