@@ -16,10 +16,11 @@ LITERT_STAMP := $(LITERT_VENV)/.installed
 PROFILE    ?= quick
 ARGS       ?=
 PYTEST_ARGS ?=
-# The suite runs in one process, its smoke runs two at a time. TEST_WORKERS=2 spreads it over two pytest-xdist
-# workers, which is slower here for now: both workers run the smoke runs' prefetch, because pytest 9.2's structured
-# node ids drop the group suffix that xdist 3.8's loadgroup schedules by (pytest-xdist issue 1386).
-TEST_WORKERS ?= 0
+# The suite runs on two pytest-xdist workers of one thread each; every smoke run goes to one of them (loadgroup),
+# which runs them two at a time while the other takes the rest. TEST_WORKERS=0: one process. pytest stays below 9.2,
+# whose structured node ids drop the group suffix xdist 3.8's loadgroup schedules by (pytest-xdist issue 1386), so
+# that both workers would run every smoke run.
+TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 # Nothing may download weights or data at run time.
 export HF_HUB_OFFLINE := 1

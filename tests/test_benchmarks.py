@@ -10,23 +10,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# script -> (arguments that make it tiny, the file it writes under results/benchmarks/, what it needs)
+# script -> (arguments that make it tiny, the file it writes under results/benchmarks/, what it needs). One thread
+# each: the suite's other worker and the smoke runs share the cores, and a benchmark's number at this size means
+# nothing anyway.
 TINY = {
-    "ours_vs_timm.py": (["--family", "mobilenetv4", "--variants", "conv_s", "--rounds", "1", "--runs-per-round", "1"],
-                        "mobilenetv4_ours_vs_timm.json", ()),
+    "ours_vs_timm.py": (["--family", "mobilenetv4", "--variants", "conv_s", "--rounds", "1", "--runs-per-round", "1",
+                         "--threads", "1"], "mobilenetv4_ours_vs_timm.json", ()),
     "dense_backbone_overhead.py": (["--backbones", "mobileone_s0", "--size", "64", "--rounds", "1",
-                                   "--runs-per-round", "1"], "dense_backbone_overhead.json", ("dense",)),
-    "dense_training_throughput.py": (["--rounds", "1", "--batch-size", "2", "--workers", "0", "--images", "8"],
+                                   "--runs-per-round", "1", "--threads", "1"],
+                                   "dense_backbone_overhead.json", ("dense",)),
+    "dense_training_throughput.py": (["--rounds", "1", "--batch-size", "2", "--workers", "0", "--images", "8",
+                                      "--threads", "1"],
                                      "dense_training_throughput_detection.json", ("dense", "coco128-cocofmt")),
     "distillation_throughput.py": (["--per-class", "4", "--size", "32", "--batch-size", "8", "--steps", "1",
-                                    "--rounds", "1"], "distillation_throughput.json", ("cifar10-test-jpg",)),
-    "trainer_vs_bare_loop.py": (["--rounds", "1", "--per-class", "4", "--batch-size", "8"],
+                                    "--rounds", "1", "--threads", "1"],
+                                    "distillation_throughput.json", ("cifar10-test-jpg",)),
+    "trainer_vs_bare_loop.py": (["--rounds", "1", "--per-class", "4", "--batch-size", "8", "--threads", "1"],
                                 "trainer_vs_bare_loop.json", ("cifar10-test-jpg",)),
-    "time_quick_profile.py": (["--profile", "smoke"], "table1_smoke_wall_time.json", ()),
+    "time_quick_profile.py": (["--profile", "smoke", "-p", "backends", "[torch]"], "table1_smoke_wall_time.json", ()),
     # LiteRT's columns are 'unavailable' rows without its environment, a conversion of one small model with it
     "search_speed.py": (["--networks", "4", "--proxy-networks", "1", "--threads", "1"], "search_speed.json", ()),
     "runtime_ratios.py": (["--models", "mobilenet_v3_small", "--size", "64", "--rounds", "1", "--runs-per-round",
-                           "1"], "runtime_ratios.json", ()),
+                           "1", "--threads", "1"], "runtime_ratios.json", ()),
 }
 
 

@@ -84,7 +84,8 @@ def test_ctrl_c_during_timing_keeps_the_measurements(tmp_path):
     """One SIGINT to the command line (as a terminal sends it) ends the timing early; the table is still written."""
     log = tmp_path / "stderr.log"
     command = [sys.executable, "-m", "mobilerepro", "replicate", "table1", "--profile", "smoke",
-               "-p", "rounds", "100000", "--output-dir", str(tmp_path / "out"), "--no-publish"]
+               "-p", "rounds", "100000", "-p", "backends", "[torch]",
+               "--output-dir", str(tmp_path / "out"), "--no-publish"]
     with open(log, "w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
