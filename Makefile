@@ -98,7 +98,7 @@ replicate-%: $(STAMP)
 	@if $(PY) -m mobilerepro experiments --needs-litert-stack $* 2>/dev/null; then $(MAKE) --no-print-directory litert-setup; fi
 	$(PY) -m mobilerepro replicate $* --profile $(PROFILE) $(ARGS)
 
-replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run; one already run at this commit is skipped, ARGS=--rerun runs it again)
+replicate-all: $(STAMP) $(DENSE_STAMP) ## every chapter, in book order (one that fails is reported, the others still run; one already run with this chapter code is skipped, ARGS=--rerun runs it again)
 	$(PY) -m mobilerepro replicate-all --profile $(PROFILE) $(ARGS)
 
 lesson: $(STAMP) ## prepare this laptop for lesson LESSON=N of the course: its stacks, then what data it lacks and its time here

@@ -55,15 +55,17 @@ def _deterministic():
 @pytest.fixture(scope="session", autouse=True)
 def results_root(tmp_path_factory):
     """Every test writes its results (and the shared training-run cache) under one session folder, never into the
-    checkout's results/."""
+    checkout's results/, and sees no reference run but the ones it makes (the committed ones have their own test)."""
     root = tmp_path_factory.mktemp("results")
-    previous = os.environ.get("MOBILEREPRO_RESULTS")
-    os.environ["MOBILEREPRO_RESULTS"] = str(root)
+    settings = {"MOBILEREPRO_RESULTS": str(root), "MOBILEREPRO_REFERENCE": str(tmp_path_factory.mktemp("reference"))}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     yield root
-    if previous is None:
-        del os.environ["MOBILEREPRO_RESULTS"]
-    else:
-        os.environ["MOBILEREPRO_RESULTS"] = previous
+    for name, value in previous.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 def _smoke_ids_requested(session) -> list[str]:

@@ -255,12 +255,15 @@ def _write_run(chapter, profile: str, commit: str, **changed) -> None:
                {"parameters": parameters, "environment": {"git_commit": commit}})
 
 
-def test_replicate_all_skips_a_chapter_run_at_this_commit_with_its_profiles_parameters(tmp_path, monkeypatch, capsys):
+def test_replicate_all_skips_a_chapter_run_with_this_chapter_code_and_its_profiles_parameters(tmp_path, monkeypatch,
+                                                                                               capsys):
+    from mobilerepro import chapter_code
     from mobilerepro.cli import main
-    from mobilerepro.measure import environment
 
     monkeypatch.setenv("MOBILEREPRO_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setattr(environment, "git_commit", lambda repo=None: "0123456789ab")
+    # Commit 0123456789ab had this checkout's chapter code, fedcba987654 another.
+    monkeypatch.setattr(chapter_code, "digest",
+                        lambda chapter, commit=None: "old" if commit == "fedcba987654" else "now")
     chapters = list(experiments.registry().values())
     for chapter in chapters:
         _write_run(chapter, "quick", "0123456789ab")
@@ -271,8 +274,9 @@ def test_replicate_all_skips_a_chapter_run_at_this_commit_with_its_profiles_para
     assert table6.run_is_current("quick")
     _write_run(table6, "quick", "0123456789ab", models=["mnv4_conv_m", "mobileone_s4"])  # an exercise's variation
     assert not table6.run_is_current("quick")
-    _write_run(table6, "quick", "fedcba987654")  # another commit
+    _write_run(table6, "quick", "fedcba987654")  # a commit with other chapter code
     assert not table6.run_is_current("quick")
-    _write_run(table6, "quick", "0123456789ab")
-    monkeypatch.setattr(environment, "git_commit", lambda repo=None: "0123456789ab+dirty")  # uncommitted code
+    _write_run(table6, "quick", "0123456789ab+dirty")  # run from uncommitted code
+    assert not table6.run_is_current("quick")
+    _write_run(table6, "quick", "unknown")  # run outside git
     assert not table6.run_is_current("quick")

@@ -6,6 +6,7 @@
     claims                                                                      every claim, its test and verdicts
     train --train-data D [--model M] [--recipe R] [--epochs N] --output-dir DIR [--resume]   train a classifier
     book                                                                        build the Jupyter Book
+    reference save [CHAPTER ...] | reference check                              the committed reference run
     data [DATASET ...] [--source DIR] [--list]                                  prepare datasets (README, "Data")
     models                                                                      list the model zoo
     backends                                                                    which latency backends run here
@@ -59,15 +60,15 @@ def cmd_replicate(args) -> int:
 
 
 def cmd_replicate_all(args) -> int:
-    """Every chapter in book order; one that fails is reported and the others still run; one already run at this
-    commit with the profile's parameters is skipped, so an interrupted run goes on where it stopped."""
+    """Every chapter in book order; one that fails is reported and the others still run; one already run with this
+    chapter code and the profile's parameters is skipped, so an interrupted run goes on where it stopped."""
     from mobilerepro import experiments
 
     failed = []
     for experiment in experiments.registry().values():
         print(f"\n>> {experiment.id} (make replicate-{experiment.target}, profile {args.profile})", flush=True)
         if not args.rerun and experiment.run_is_current(args.profile):
-            print("   already run at this commit with the profile's parameters: skipped (--rerun runs it again)")
+            print("   already run with this chapter code and the profile's parameters: skipped (--rerun runs it again)")
             continue
         try:
             _replicate(experiment.id, {"profile": args.profile}, quiet=args.quiet)
@@ -249,6 +250,28 @@ def cmd_results(args) -> int:
     payload = json.loads(stored.read_text())
     print(f"imported {len(payload['records'])} latency records of {payload['machine']['id']} into {stored}")
     return 0
+
+
+def cmd_reference(args) -> int:
+    """Save this machine's quick runs as its reference run, or check every committed reference run."""
+    from mobilerepro import reference
+
+    if args.action == "save":
+        folder = reference.save(args.chapters or None, machine=args.machine)
+        manifest = json.loads((folder / reference.MANIFEST).read_text())
+        print(f"{folder}: {len(manifest['chapters'])} chapter(s), {manifest['bytes'] / 2**20:.1f} MiB; commit it")
+        return 0
+    if args.chapters:
+        raise MobileReproError("reference check takes no chapters: it checks every machine's folder")
+    folders = reference.machine_folders()
+    problems = [f"{folder.name}: {line}" for folder in folders for line in reference.check(folder)]
+    for line in problems:
+        print(line, file=sys.stderr)
+    chapters = sum(len(json.loads((f / reference.MANIFEST).read_text())["chapters"]) for f in folders)
+    print(f"{len(folders)} reference machine(s), {chapters} chapter run(s): "
+          + (f"{len(problems)} problem(s)" if problems else "every file is what its run wrote, every run's chapter "
+             "code is this checkout's"))
+    return 1 if problems else 0
 
 
 def cmd_import_latency(args) -> int:
@@ -436,6 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--who", default="", help="export: who ran it")
     results.add_argument("--name", default=None, help="export: the machine's name (default: CPU, cores, OS)")
     results.set_defaults(func=cmd_results)
+
+    reference_runs = sub.add_parser("reference", help="the reference run: save this machine's quick runs into "
+                                    "reference/<machine>/ (all-or-nothing), or check every committed one")
+    reference_runs.add_argument("action", choices=("save", "check"))
+    reference_runs.add_argument("chapters", nargs="*", help="save: ids or targets (default: every chapter with a "
+                                "quick run here)")
+    reference_runs.add_argument("--machine", default=None, help="save: the machine's name (default: CPU, cores, OS)")
+    reference_runs.set_defaults(func=cmd_reference)
 
     predict = sub.add_parser("predict", help="a device's predicted latency for a model (zoo, timm or torchvision "
                              "name), with its interval and the predictor's accuracy")

@@ -1,7 +1,8 @@
 """The cross-hardware page: every machine's latency records side by side, with the papers' published devices.
 
 This machine's records are its latency chapters' latest quick or full runs (`export_machine` writes them to one file
-in the shared format, `measure.records`); another machine's come in through `records.import_machine`.
+in the shared format, `measure.records`); another machine's come in through `records.import_machine`; a reference
+run's machine (`reference`) is a machine of its own, `<id> (reference)`, even where it is this very kind of machine.
 
 A column is one machine x runtime x precision x threads (`machines`: every imported machine and phone, and this
 machine's chapter runs); a published column is a device the papers timed. The page shows each column's latency per
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mobilerepro import MobileReproError, experiments, paper
+from mobilerepro import MobileReproError, experiments, paper, reference
 from mobilerepro.experiments._latency import LatencyExperiment
 from mobilerepro.measure import records
 from mobilerepro.measure.stats import spearman
@@ -30,20 +31,41 @@ from mobilerepro.results import write_atomically
 MIN_SHARED_MODELS = 3  # fewer shared models give no rank correlation worth showing
 
 
-def local_records() -> list[dict]:
-    """Every latency chapter's latest quick or full run on this machine as records; a model timed the same way by
-    two chapters keeps the newer timing (a smoke run's numbers mean nothing and never become records)."""
+def _newest_records(runs: list[tuple[LatencyExperiment, Path]]) -> list[dict]:
+    """The records of chapter runs (chapter, run folder); a model timed the same way by two chapters keeps the
+    newer timing."""
     newest: dict[tuple, dict] = {}
-    for chapter in experiments.registry().values():
-        runs = [path for path in chapter.runs_here() if path.parent.name != "smoke"]
-        if not isinstance(chapter, LatencyExperiment) or not runs:
-            continue
-        latest = max(runs, key=lambda path: path.stat().st_mtime)
-        for record in records.chapter_records(chapter.load(latest.parent)):
+    for chapter, folder in runs:
+        for record in records.chapter_records(chapter.load(folder)):
             key = records.identity(record)
             if key not in newest or record["provenance"]["time"] > newest[key]["provenance"]["time"]:
                 newest[key] = record
     return sorted(newest.values(), key=records.identity)
+
+
+def local_records() -> list[dict]:
+    """Every latency chapter's latest quick or full run on this machine as records (a smoke run's numbers mean
+    nothing and never become records)."""
+    runs = []
+    for chapter in experiments.registry().values():
+        summaries = [path for path in chapter.runs_here() if path.parent.name != "smoke"]
+        if isinstance(chapter, LatencyExperiment) and summaries:
+            runs.append((chapter, max(summaries, key=lambda path: path.stat().st_mtime).parent))
+    return _newest_records(runs)
+
+
+def reference_machines() -> dict[str, dict]:
+    """Each reference run's machine with the records of its latency chapters, by `<machine id> (reference)`."""
+    by_machine: dict[str, tuple[dict, list]] = {}
+    for chapter in experiments.registry().values():
+        if isinstance(chapter, LatencyExperiment):
+            for machine, folder in reference.runs(chapter):
+                by_machine.setdefault(machine["id"], (machine, []))[1].append((chapter, folder))
+    found = {}
+    for machine_id, (machine, runs) in by_machine.items():
+        name = f"{machine_id} (reference)"
+        found[name] = {"format": records.FORMAT, "machine": {**machine, "id": name}, "records": _newest_records(runs)}
+    return found
 
 
 def export_machine(path: Path, *, who: str = "", name: str | None = None) -> dict:
@@ -60,8 +82,9 @@ def export_machine(path: Path, *, who: str = "", name: str | None = None) -> dic
 
 
 def machines() -> dict[str, dict]:
-    """Every machine's records by machine id: every imported one's and this one's (from its chapters' runs)."""
-    found = records.imported_machines()
+    """Every machine's records by machine id: every imported one's, the reference runs' and this one's (from its
+    chapters' runs)."""
+    found = {**records.imported_machines(), **reference_machines()}
     mine = local_records()
     if mine:
         here = records.this_machine()
@@ -157,7 +180,8 @@ def markdown(figure_path: Path) -> str:
     found = machines()
     lines = ["# Machines side by side", "",
              "Every machine that ran the latency chapters is a row here: this machine's runs (quick and full "
-             "profiles) and every machine file imported with `python -m mobilerepro results import FILE`. Another "
+             "profiles), the reference runs this project committed (*(reference)*) and every machine file imported "
+             "with `python -m mobilerepro results import FILE`. Another "
              "machine writes its file with `python -m mobilerepro results export` after running the chapters; the "
              "format is `src/mobilerepro/measure/latency_records.schema.json`. A row is one machine, runtime, "
              "precision and thread count; the papers' published devices stand beside them.", ""]

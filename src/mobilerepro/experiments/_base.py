@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mobilerepro import MobileReproError, claims, paper
+from mobilerepro import MobileReproError, chapter_code, claims, paper
 from mobilerepro.measure import environment
 from mobilerepro.measure.latency import CPU_BACKENDS
 from mobilerepro.profiles import check_profile
@@ -309,14 +309,14 @@ class Experiment:
         return [path for path in summaries if path.exists()]
 
     def run_is_current(self, profile: str) -> bool:
-        """Whether this chapter's `profile` run here was made at this very commit, on a clean work tree, with the
-        profile's own parameters (not an exercise's or a user's variation): running it again would redo the same."""
+        """Whether this chapter's `profile` run here was made at a clean commit whose chapter code is this checkout's
+        (`chapter_code`), with the profile's own parameters (not an exercise's or a user's variation): running it
+        again would redo the same."""
         path = self.default_output_dir(profile) / self.files["summary"]
         if not path.exists():
             return False
         summary = read_json(path)
-        commit = environment.git_commit()
-        if commit.endswith("+dirty") or summary.get("environment", {}).get("git_commit") != commit:
+        if not chapter_code.unchanged_since(self, summary.get("environment", {}).get("git_commit", "unknown")):
             return False
         own = json.loads(json.dumps(self.configure(profile).as_dict(), default=str))
         return summary.get("parameters") == own

@@ -94,10 +94,10 @@ def chapter_records(result) -> list[dict]:
     """The records of one latency chapter's run: every timed zoo model on every backend that ran."""
     from mobilerepro.models import zoo
 
-    summary, parameters = result.summary, result.summary["parameters"]
-    environment, plan = summary["environment"], summary["timing"]
     if "model" not in result.rows:
         return []  # a chapter of probe networks or variants: no zoo model to compare across machines
+    summary, parameters = result.summary, result.summary["parameters"]
+    environment, plan = summary["environment"], summary["timing"]
     records = []
     for row in result.ok().itertuples(index=False):
         runtime = RUNTIMES.get(row.backend)
