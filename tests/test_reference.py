@@ -75,11 +75,17 @@ def test_a_run_that_cannot_be_a_reference_saves_nothing(folders):
     assert not reference.machine_folders()  # all or nothing: table7 alone could have been saved, and was not
 
 
-def test_the_book_renders_a_chapter_from_its_reference_run_labelled_with_the_machine(folders, monkeypatch):
-    book_folder = folders / "book"
-    shutil.copytree(project_root() / "book", book_folder, ignore=shutil.ignore_patterns("_build", "chapters"))
-    monkeypatch.setattr(book, "book_dir", lambda: book_folder)
-    monkeypatch.setattr(notebook, "chapters_dir", lambda: book_folder / "chapters")
+@pytest.fixture()
+def book_folder(folders, monkeypatch):
+    """The book's sources in a scratch folder, with no chapter run here."""
+    folder = folders / "book"
+    shutil.copytree(project_root() / "book", folder, ignore=shutil.ignore_patterns("_build", "chapters"))
+    monkeypatch.setattr(book, "book_dir", lambda: folder)
+    monkeypatch.setattr(notebook, "chapters_dir", lambda: folder / "chapters")
+    return folder
+
+
+def test_the_book_renders_a_chapter_from_its_reference_run_labelled_with_the_machine(book_folder):
     write_run(CHAPTER)
     reference.save([CHAPTER], machine="dev box")
     (book_folder / "chapters" / "mobileone").mkdir(parents=True)
@@ -153,3 +159,29 @@ def test_the_chapter_code_of_head_is_this_checkouts_where_its_files_are_unchange
                          ids=lambda folder: folder.name)
 def test_every_committed_reference_run_is_what_its_runs_wrote_with_this_checkouts_chapter_code(folder):
     assert reference.check(folder) == []
+
+
+@pytest.mark.slow
+def test_the_rendered_book_shows_the_reference_run_as_the_chapters_page(book_folder):
+    write_run(CHAPTER)
+    reference.save([CHAPTER], machine="dev box")
+    book.build()
+    html = (book_folder / "_build" / "html" / "chapters" / "mobileone" / "table7--reference-dev-box.html").read_text()
+    assert "reference run on dev-box" in html and "not measured on the machine that built this book" in html
+    assert "table7--reference-dev-box.html" in (book_folder / "_build" / "html" / "index.html").read_text()
+
+
+def test_the_machines_page_sets_each_runs_verdicts_side_by_side(folders):
+    from mobilerepro import crosshardware
+
+    write_run(CHAPTER)
+    reference.save([CHAPTER], machine="dev box")
+    summary = experiments.get(CHAPTER).default_output_dir("quick") / "table7.json"
+    mine = json.loads(summary.read_text())
+    mine["verdicts"][0]["verdict"] = "did not hold"
+    summary.write_text(json.dumps(mine))  # this machine's own quick run judged the same claim otherwise
+
+    verdicts = crosshardware.verdicts_by_machine()
+    assert verdicts.loc[(f"{CHAPTER}/params", "S0")].to_dict() == {"quick": "did not hold",
+                                                                   "quick · reference dev-box": "held"}
+    assert set(verdicts.index.get_level_values("claim")) == {f"{CHAPTER}/params"}

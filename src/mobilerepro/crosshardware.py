@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mobilerepro import MobileReproError, experiments, paper, reference
+from mobilerepro import MobileReproError, dashboard, experiments, paper, reference
 from mobilerepro.experiments._latency import LatencyExperiment
 from mobilerepro.measure import records
 from mobilerepro.measure.stats import spearman
@@ -167,6 +167,19 @@ def figure(relative: pd.DataFrame, path: Path) -> None:
     save_figure(fig, path)
 
 
+def verdicts_by_machine() -> pd.DataFrame:
+    """The latency chapters' verdicts, a row per claim and scope (the backend or model group it judged), a column per
+    run that judged it: this machine's quick and full runs, each reference machine's; empty when none has run."""
+    latency_chapters = {e.id for e in experiments.registry().values() if isinstance(e, LatencyExperiment)}
+    judged = dashboard.claims_table()
+    judged = judged[judged.claim.str.rsplit("/", n=1).str[0].isin(latency_chapters) & (judged.profile != "")
+                    & (judged.scope != "")]
+    if judged.empty:
+        return pd.DataFrame()
+    return judged.pivot_table(index=["claim", "scope"], columns="profile", values="status", aggfunc="first",
+                              sort=False).fillna("—")
+
+
 def _html(frame: pd.DataFrame, digits: int = 3, *, index: bool = True) -> str:
     """A table as HTML in the page, in a box that scrolls sideways rather than cut a wide table off."""
     styled = frame.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else str(v), na_rep="—")
@@ -203,6 +216,12 @@ def markdown(figure_path: Path) -> str:
               "## Rank agreement", "", f"Spearman's ρ between two columns over the models both have "
               f"(— under {MIN_SHARED_MODELS} shared models).", "",
               _html(agreement_rows(table, list(measured.columns)), 2, index=False), ""]
+    verdicts = verdicts_by_machine()
+    if not verdicts.empty:
+        lines += ["## Verdicts per machine", "", "Each latency claim's verdict on each machine that judged it (this "
+                  "machine's quick and full runs, every reference run): a row per claim and scope, the rule of each "
+                  "in its chapter and the claims dashboard. Imported machines bring timings, not verdicts.", "",
+                  _html(verdicts), ""]
     relative = relative_latency(measured)
     if not relative.empty:
         figure(relative, figure_path)
