@@ -1,4 +1,5 @@
 import os
+import shutil
 import threading
 
 import pytest
@@ -152,3 +153,15 @@ def smoke_run(results_root, request):
         return done[experiment.id]
 
     return run
+
+
+@pytest.fixture()
+def book_copy(tmp_path, monkeypatch):
+    """The book's sources in a scratch folder, with no chapter run yet."""
+    from mobilerepro import book, notebook  # after HF_HUB_OFFLINE is set above: the book's imports reach timm
+
+    folder = tmp_path / "book"
+    shutil.copytree(project_root() / "book", folder, ignore=shutil.ignore_patterns("_build", "chapters"))
+    monkeypatch.setattr(book, "book_dir", lambda: folder)
+    monkeypatch.setattr(notebook, "chapters_dir", lambda: folder / "chapters")
+    return folder

@@ -2,12 +2,10 @@
 every chapter not run yet, and builds without running anything."""
 
 import json
-import shutil
 
 import pytest
 
-from mobilerepro import book, claims, dashboard, experiments, notebook
-from mobilerepro.results import project_root
+from mobilerepro import book, claims, dashboard, experiments
 
 
 @pytest.fixture()
@@ -84,16 +82,6 @@ def test_the_dashboard_page_and_the_terminal_show_the_same_verdicts(results):
     assert "| quick | S0 | held | 2.08 M |" in page
     assert "[held] quick / S0: 2.08 M" in text
     assert text.count("\n") + 1 >= len(set(table.claim))
-
-
-@pytest.fixture()
-def book_copy(tmp_path, monkeypatch):
-    """The book's sources in a scratch folder, with no chapter run yet."""
-    folder = tmp_path / "book"
-    shutil.copytree(project_root() / "book", folder, ignore=shutil.ignore_patterns("_build", "chapters"))
-    monkeypatch.setattr(book, "book_dir", lambda: folder)
-    monkeypatch.setattr(notebook, "chapters_dir", lambda: folder / "chapters")
-    return folder
 
 
 def test_chapters_not_run_get_a_page_with_their_command(book_copy, results):

@@ -2,14 +2,13 @@
 the commit it names, a chapter whose code changed since caught, and the book renders a chapter from it, labelled."""
 
 import json
-import shutil
 import subprocess
 
 import nbformat
 import pytest
 import yaml
 
-from mobilerepro import MobileReproError, book, chapter_code, dashboard, experiments, notebook, reference
+from mobilerepro import MobileReproError, book, chapter_code, dashboard, experiments, reference
 from mobilerepro.results import project_root, write_json
 
 CHAPTER = "mobileone/table7"
@@ -75,40 +74,30 @@ def test_a_run_that_cannot_be_a_reference_saves_nothing(folders):
     assert not reference.machine_folders()  # all or nothing: table7 alone could have been saved, and was not
 
 
-@pytest.fixture()
-def book_folder(folders, monkeypatch):
-    """The book's sources in a scratch folder, with no chapter run here."""
-    folder = folders / "book"
-    shutil.copytree(project_root() / "book", folder, ignore=shutil.ignore_patterns("_build", "chapters"))
-    monkeypatch.setattr(book, "book_dir", lambda: folder)
-    monkeypatch.setattr(notebook, "chapters_dir", lambda: folder / "chapters")
-    return folder
-
-
-def test_the_book_renders_a_chapter_from_its_reference_run_labelled_with_the_machine(book_folder):
+def test_the_book_renders_a_chapter_from_its_reference_run_labelled_with_the_machine(folders, book_copy):
     write_run(CHAPTER)
     reference.save([CHAPTER], machine="dev box")
-    (book_folder / "chapters" / "mobileone").mkdir(parents=True)
-    stale = book_folder / "chapters" / "mobileone" / "table3--reference-gone.ipynb"
+    (book_copy / "chapters" / "mobileone").mkdir(parents=True)
+    stale = book_copy / "chapters" / "mobileone" / "table3--reference-gone.ipynb"
     stale.write_text("{}")
 
     missing = book.prepare()
     assert CHAPTER not in missing and len(missing) == len(experiments.registry()) - 1 and not stale.exists()
-    page = book_folder / "chapters" / "mobileone" / "table7--reference-dev-box.ipynb"
+    page = book_copy / "chapters" / "mobileone" / "table7--reference-dev-box.ipynb"
     cells = nbformat.read(page, as_version=4).cells
     assert cells[0].source.startswith(f"# {experiments.get(CHAPTER).title} — reference run on dev-box\n")
     assert "Reference run: not measured on the machine that built this book" in cells[1].source
     assert f"commit `{HEAD}`" in cells[1].source and "make replicate-table7" in cells[1].source
-    assert not (book_folder / "chapters" / "mobileone" / "table7.md").exists()
-    toc = (book_folder / "_toc.yml").read_text()
+    assert not (book_copy / "chapters" / "mobileone" / "table7.md").exists()
+    toc = (book_copy / "_toc.yml").read_text()
     assert "file: chapters/mobileone/table7--reference-dev-box\n" in toc
     table = dashboard.claims_table()
     assert "quick · reference dev-box" in set(table.profile)
 
-    own = book_folder / "chapters" / "mobileone" / "table7.ipynb"  # a run here: its page, the reference under it
+    own = book_copy / "chapters" / "mobileone" / "table7.ipynb"  # a run here: its page, the reference under it
     own.write_text("{}")
     book.prepare()
-    toc = yaml.safe_load((book_folder / "_toc.yml").read_text())
+    toc = yaml.safe_load((book_copy / "_toc.yml").read_text())
     chapter_entry = next(entry for part in toc["parts"] for entry in part["chapters"]
                          if entry["file"] == "chapters/mobileone/table7")
     assert chapter_entry["sections"] == [{"file": "chapters/mobileone/table7--reference-dev-box"}]
@@ -162,13 +151,13 @@ def test_every_committed_reference_run_is_what_its_runs_wrote_with_this_checkout
 
 
 @pytest.mark.slow
-def test_the_rendered_book_shows_the_reference_run_as_the_chapters_page(book_folder):
+def test_the_rendered_book_shows_the_reference_run_as_the_chapters_page(folders, book_copy):
     write_run(CHAPTER)
     reference.save([CHAPTER], machine="dev box")
     book.build()
-    html = (book_folder / "_build" / "html" / "chapters" / "mobileone" / "table7--reference-dev-box.html").read_text()
+    html = (book_copy / "_build" / "html" / "chapters" / "mobileone" / "table7--reference-dev-box.html").read_text()
     assert "reference run on dev-box" in html and "not measured on the machine that built this book" in html
-    assert "table7--reference-dev-box.html" in (book_folder / "_build" / "html" / "index.html").read_text()
+    assert "table7--reference-dev-box.html" in (book_copy / "_build" / "html" / "index.html").read_text()
 
 
 def test_the_machines_page_sets_each_runs_verdicts_side_by_side(folders):
