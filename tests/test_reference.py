@@ -85,7 +85,8 @@ def test_the_book_renders_a_chapter_from_its_reference_run_labelled_with_the_mac
     assert CHAPTER not in missing and len(missing) == len(experiments.registry()) - 1 and not stale.exists()
     page = book_copy / "chapters" / "mobileone" / "table7--reference-dev-box.ipynb"
     cells = nbformat.read(page, as_version=4).cells
-    assert cells[0].source.startswith(f"# {experiments.get(CHAPTER).title} — reference run on dev-box\n")
+    cores = reference.this_machine()["device"]["cores"]
+    assert cells[0].source.startswith(f"# {experiments.get(CHAPTER).title} — reference run on a {cores}-core ")
     assert "Reference run: not measured on the machine that built this book" in cells[1].source
     assert f"commit `{HEAD}`" in cells[1].source and "make replicate-table7" in cells[1].source
     assert not (book_copy / "chapters" / "mobileone" / "table7.md").exists()
@@ -156,8 +157,15 @@ def test_the_rendered_book_shows_the_reference_run_as_the_chapters_page(folders,
     reference.save([CHAPTER], machine="dev box")
     book.build()
     html = (book_copy / "_build" / "html" / "chapters" / "mobileone" / "table7--reference-dev-box.html").read_text()
-    assert "reference run on dev-box" in html and "not measured on the machine that built this book" in html
+    assert "— reference run on a " in html and "not measured on the machine that built this book" in html
     assert "table7--reference-dev-box.html" in (book_copy / "_build" / "html" / "index.html").read_text()
+
+
+@pytest.mark.parametrize(("cpu", "label"), [("Intel(R) Xeon(R) Processor @ 2.60GHz", "a 2-core Intel Xeon"),
+                                             ("AMD EPYC 7B13 64-Core Processor", "a 2-core AMD EPYC 7B13"),
+                                             ("Apple M2", "a 2-core Apple M2")])
+def test_a_reference_machine_is_named_for_a_reader(cpu, label):
+    assert reference.machine_label({"device": {"cpu": cpu, "cores": 2}}) == label
 
 
 def test_the_machines_page_sets_each_runs_verdicts_side_by_side(folders):

@@ -60,12 +60,12 @@ def reference_page(experiment, machine: dict, run_folder: Path) -> Path:
     summary = read_json(run_folder / experiment.files["summary"])
     title_cell = next(cell for cell in executed.cells if cell.cell_type == "markdown")
     title, _, rest = title_cell.source.partition("\n")
-    title_cell.source = f"{title} — reference run on {machine['id']}\n{rest}"
+    title_cell.source = f"{title} — reference run on {reference.machine_label(machine)}\n{rest}"
     device, stamp = machine["device"], summary["environment"]
     note = nbformat.v4.new_markdown_cell("\n".join([
         "```{admonition} Reference run: not measured on the machine that built this book", ":class: note", "",
-        f"These are the results this project's reference machine wrote: {device['cpu']}, {device['cores']} cores, "
-        f"{device['os']}; commit `{stamp['git_commit']}`, {stamp['timestamp']}, profile "
+        f"These are the results this project's reference machine `{machine['id']}` wrote: {device['cpu']}, "
+        f"{device['cores']} cores, {device['os']}; commit `{stamp['git_commit']}`, {stamp['timestamp']}, profile "
         f"`{summary['parameters']['profile']}`. Its times are that machine's. Run the chapter on yours with", "",
         f"    make replicate-{experiment.target}", "",
         "and `make book` again: your run becomes this chapter's page, this one stays beside it.", "```"]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,12 @@ MANIFEST = "manifest.json"
 def reference_root() -> Path:
     """The committed reference runs; MOBILEREPRO_REFERENCE points elsewhere (the tests: an empty folder)."""
     return Path(os.environ.get("MOBILEREPRO_REFERENCE", project_root() / "reference"))
+
+
+def machine_label(machine: dict) -> str:
+    """A reader's name for a reference machine: 'a 2-core Intel Xeon' from its CPU model and cores."""
+    cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b|\b\d+-Core\b|@.*$", " ", machine["device"]["cpu"])
+    return f"a {machine['device']['cores']}-core {' '.join(cpu.split())}"
 
 
 def sha256(path: Path) -> str:
