@@ -60,7 +60,7 @@ def reference_page(experiment, machine: dict, run_folder: Path) -> Path:
     summary = read_json(run_folder / experiment.files["summary"])
     title_cell = next(cell for cell in executed.cells if cell.cell_type == "markdown")
     title, _, rest = title_cell.source.partition("\n")
-    title_cell.source = f"{title} — reference run on {reference.machine_label(machine)}\n{rest}"
+    title_cell.source = f"{title} — reference run on a {reference.machine_label(machine)}\n{rest}"
     device, stamp = machine["device"], summary["environment"]
     note = nbformat.v4.new_markdown_cell("\n".join([
         "```{admonition} Reference run: not measured on the machine that built this book", ":class: note", "",

@@ -2,7 +2,8 @@
 
 This machine's records are its latency chapters' latest quick or full runs (`export_machine` writes them to one file
 in the shared format, `measure.records`); another machine's come in through `records.import_machine`; a reference
-run's machine (`reference`) is a machine of its own, `<id> (reference)`, even where it is this very kind of machine.
+run's machine (`reference`) is a machine of its own, `2-core Intel Xeon (reference)`, even where it is this very kind
+of machine.
 
 A column is one machine x runtime x precision x threads (`machines`: every imported machine and phone, and this
 machine's chapter runs); a published column is a device the papers timed. The page shows each column's latency per
@@ -55,15 +56,15 @@ def local_records() -> list[dict]:
 
 
 def reference_machines() -> dict[str, dict]:
-    """Each reference run's machine with the records of its latency chapters, by `<machine id> (reference)`."""
+    """Each reference run's machine with the records of its latency chapters, by `<its label> (reference)`."""
     by_machine: dict[str, tuple[dict, list]] = {}
     for chapter in experiments.registry().values():
         if isinstance(chapter, LatencyExperiment):
             for machine, folder in reference.runs(chapter):
                 by_machine.setdefault(machine["id"], (machine, []))[1].append((chapter, folder))
     found = {}
-    for machine_id, (machine, runs) in by_machine.items():
-        name = f"{machine_id} (reference)"
+    for machine, runs in by_machine.values():
+        name = f"{reference.machine_label(machine)} (reference)"
         found[name] = {"format": records.FORMAT, "machine": {**machine, "id": name}, "records": _newest_records(runs)}
     return found
 

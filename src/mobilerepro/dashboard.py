@@ -23,7 +23,8 @@ def _runs(experiment) -> dict[str, dict]:
         if path.exists():
             runs[profile] = read_json(path)
     for machine, folder in reference.runs(experiment):
-        runs[f"{reference.PROFILE} · reference {machine['id']}"] = read_json(folder / experiment.files["summary"])
+        runs[f"{reference.PROFILE} · reference {reference.machine_label(machine)}"] = read_json(
+            folder / experiment.files["summary"])
     return runs
 
 

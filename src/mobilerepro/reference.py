@@ -34,9 +34,9 @@ def reference_root() -> Path:
 
 
 def machine_label(machine: dict) -> str:
-    """A reader's name for a reference machine: 'a 2-core Intel Xeon' from its CPU model and cores."""
+    """A reader's name for a reference machine, '2-core Intel Xeon', from its CPU model and cores."""
     cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b|\b\d+-Core\b|@.*$", " ", machine["device"]["cpu"])
-    return f"a {machine['device']['cores']}-core {' '.join(cpu.split())}"
+    return f"{machine['device']['cores']}-core {' '.join(cpu.split())}"
 
 
 def sha256(path: Path) -> str:
