@@ -4,7 +4,8 @@ this checkout's run (`make replicate-all` skips it; the reference run is checked
 A chapter's code is what decides its results beyond the library they all share: its experiment module and the
 templates it derives from, its notebook, and the paper data it reads: its family's data file without the other
 chapters' sections (their claims and exercises do not shape this one) and the data files no family owns (models,
-recipes, schedules). A change to the shared library is not in it; a release reruns every chapter anyway.
+recipes, schedules). The shared library is not in it, and neither is the contract every chapter derives from
+(`experiments._base`, as shared as the verdict engine it calls); a release reruns every chapter anyway.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -21,6 +23,7 @@ from mobilerepro.results import project_root
 
 PAPER_DATA = Path("src") / "mobilerepro" / "paper"
 CHAPTER_MODULES = Path("src") / "mobilerepro" / "experiments"
+SHARED_CONTRACT = "mobilerepro.experiments._base"
 
 
 def _relative(path: str | Path) -> str:
@@ -30,7 +33,7 @@ def _relative(path: str | Path) -> str:
 def source_paths(experiment) -> list[str]:
     """The checkout-relative files of a chapter's code besides the paper data: its module, templates, notebook."""
     modules = [sys.modules[cls.__module__].__file__ for cls in type(experiment).__mro__
-               if cls.__module__.startswith("mobilerepro.experiments.")]
+               if cls.__module__.startswith("mobilerepro.experiments.") and cls.__module__ != SHARED_CONTRACT]
     return [_relative(path) for path in [*modules, experiment.notebook]]
 
 
@@ -39,8 +42,19 @@ def read_at(commit: str | None, path: str) -> bytes | None:
     if commit is None:
         file = project_root() / path
         return file.read_bytes() if file.is_file() else None
+    return _committed(commit, path)
+
+
+@lru_cache(maxsize=1024)
+def _committed(commit: str, path: str) -> bytes | None:
     shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=project_root(), capture_output=True)
     return shown.stdout if shown.returncode == 0 else None
+
+
+@lru_cache(maxsize=256)
+def _parsed(content: bytes) -> dict:
+    """A paper data file's content parsed (callers never change what it returns)."""
+    return yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
 
 
 def _paper_data(experiment, commit: str | None) -> dict:
@@ -50,7 +64,7 @@ def _paper_data(experiment, commit: str | None) -> dict:
     counted = {}
     for path in sorted((project_root() / PAPER_DATA).glob("*.yaml")):
         content = read_at(commit, _relative(path))
-        data = (yaml.safe_load(content) or {}) if content is not None else {}
+        data = _parsed(content) if content is not None else {}
         header = data.get("paper") or {}
         if not header:
             counted[path.name] = data

@@ -51,6 +51,8 @@ def _run_files(directory: Path) -> list[Path]:
 
 def _problem_with_run(experiment, directory: Path) -> str | None:
     """Why this machine's run of `experiment` cannot be a reference run, or None."""
+    if experiment.shows_dataset_images:
+        return "its figures show images of its dataset, which the repository must not hold"
     summary_path = directory / experiment.files["summary"]
     if not summary_path.exists():
         return f"no {PROFILE} run here: make replicate-{experiment.target}"

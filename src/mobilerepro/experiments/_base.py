@@ -259,6 +259,9 @@ class Experiment:
     # Its claims are about LiteRT: its make target installs the LiteRT environment first (`make litert-setup`).
     # Chapters where LiteRT is one column among others leave it False: the column is 'unavailable' without it.
     needs_litert_stack: bool = False
+    # Its figures or notebook show images of its dataset: its runs stay on the machine that made them, never in the
+    # committed reference run (the repository holds no dataset files).
+    shows_dataset_images: bool = False
 
     @property
     def id(self) -> str:

@@ -268,6 +268,7 @@ class Lite0Eval(Experiment):
     result_type = Lite0Result
     datasets = ("imagenet-val-1300",)
     extra_files = {"per_class": "lite0_eval_per_class.csv", "examples": "lite0_eval_examples.png"}
+    shows_dataset_images = True  # the examples figure: ImageNet val images with their labels and predictions
     profiles = {"smoke": {"protocols": ["tf_resize", "no_normalisation", "labels_1001"], "limit": 40},
                 "quick": {}, "full": {}}
 
