@@ -186,3 +186,17 @@ def test_the_machines_page_sets_each_runs_verdicts_side_by_side(folders):
     assert verdicts.loc[(f"{CHAPTER}/params", "S0")].to_dict() == {"quick": "did not hold",
                                                                    f"quick · reference {label}": "held"}
     assert set(verdicts.index.get_level_values("claim")) == {f"{CHAPTER}/params"}
+
+
+def test_the_command_line_saves_and_checks_with_one_line_per_problem(folders, capsys):
+    from mobilerepro.cli import main
+
+    write_run(CHAPTER)
+    assert main(["reference", "save", "table7", "--machine", "dev box"]) == 0
+    assert main(["reference", "check"]) == 0
+    assert f"dev-box: {CHAPTER}\n" in capsys.readouterr().out
+    (folders / "reference" / "dev-box" / CHAPTER / "quick" / "table7.csv").write_text("tampered\n")
+    assert main(["reference", "check"]) == 1
+    assert "dev-box: mobileone/table7: mobileone/table7/quick/table7.csv is not the file its run wrote" in \
+        capsys.readouterr().err
+    assert main(["reference", "save", "table1"]) == 2  # no run of it here: a one-line error

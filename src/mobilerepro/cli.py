@@ -267,7 +267,11 @@ def cmd_reference(args) -> int:
     problems = [f"{folder.name}: {line}" for folder in folders for line in reference.check(folder)]
     for line in problems:
         print(line, file=sys.stderr)
-    chapters = sum(len(json.loads((f / reference.MANIFEST).read_text())["chapters"]) for f in folders)
+    chapters = 0
+    for folder in folders:
+        covered = json.loads((folder / reference.MANIFEST).read_text())["chapters"]
+        chapters += len(covered)
+        print(f"{folder.name}: {', '.join(covered)}")
     print(f"{len(folders)} reference machine(s), {chapters} chapter run(s): "
           + (f"{len(problems)} problem(s)" if problems else "every file is what its run wrote, every run's chapter "
              "code is this checkout's"))
