@@ -106,7 +106,7 @@ lesson: $(STAMP) ## prepare this laptop for lesson LESSON=N of the course: its s
 	@for target in $$($(PY) -m mobilerepro lesson $(LESSON) --setup-targets); do $(MAKE) --no-print-directory $$target || exit 1; done
 	$(PY) -m mobilerepro lesson $(LESSON)
 
-book: $(STAMP) ## render the Jupyter Book from the chapters that have run (the others say how to run them)
+book: $(STAMP) ## render the Jupyter Book: the chapters run here, the committed reference run for the rest, a command page for any other
 	$(PY) -m mobilerepro book
 
 publish: $(STAMP) ## the book as a static site in site/ (links checked; pages opened in headless Chromium when installed)

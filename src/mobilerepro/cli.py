@@ -255,24 +255,24 @@ def cmd_results(args) -> int:
 def cmd_reference(args) -> int:
     """Save this machine's quick runs as its reference run, or check every committed reference run."""
     from mobilerepro import reference
+    from mobilerepro.results import read_json
 
     if args.action == "save":
         folder = reference.save(args.chapters or None, machine=args.machine)
-        manifest = json.loads((folder / reference.MANIFEST).read_text())
+        manifest = read_json(folder / reference.MANIFEST)
         print(f"{folder}: {len(manifest['chapters'])} chapter(s), {manifest['bytes'] / 2**20:.1f} MiB; commit it")
         return 0
     if args.chapters:
         raise MobileReproError("reference check takes no chapters: it checks every machine's folder")
-    folders = reference.machine_folders()
-    problems = [f"{folder.name}: {line}" for folder in folders for line in reference.check(folder)]
-    for line in problems:
-        print(line, file=sys.stderr)
-    chapters = 0
-    for folder in folders:
-        covered = json.loads((folder / reference.MANIFEST).read_text())["chapters"]
+    problems, chapters = [], 0
+    for folder in reference.machine_folders():
+        covered = read_json(folder / reference.MANIFEST)["chapters"]
         chapters += len(covered)
         print(f"{folder.name}: {', '.join(covered)}")
-    print(f"{len(folders)} reference machine(s), {chapters} chapter run(s): "
+        problems += [f"{folder.name}: {line}" for line in reference.check(folder)]
+    for line in problems:
+        print(line, file=sys.stderr)
+    print(f"{len(reference.machine_folders())} reference machine(s), {chapters} chapter run(s): "
           + (f"{len(problems)} problem(s)" if problems else "every file is what its run wrote, every run's chapter "
              "code is this checkout's"))
     return 1 if problems else 0

@@ -171,10 +171,10 @@ def figure(relative: pd.DataFrame, path: Path) -> None:
 def verdicts_by_machine() -> pd.DataFrame:
     """The latency chapters' verdicts, a row per claim and scope (the backend or model group it judged), a column per
     run that judged it: this machine's quick and full runs, each reference machine's; empty when none has run."""
-    latency_chapters = {e.id for e in experiments.registry().values() if isinstance(e, LatencyExperiment)}
+    latency_chapters = {f"make replicate-{e.target}" for e in experiments.registry().values()
+                        if isinstance(e, LatencyExperiment)}
     judged = dashboard.claims_table()
-    judged = judged[judged.claim.str.rsplit("/", n=1).str[0].isin(latency_chapters) & (judged.profile != "")
-                    & (judged.scope != "")]
+    judged = judged[judged.chapter.isin(latency_chapters) & (judged.profile != "") & (judged.scope != "")]
     if judged.empty:
         return pd.DataFrame()
     return judged.pivot_table(index=["claim", "scope"], columns="profile", values="status", aggfunc="first",

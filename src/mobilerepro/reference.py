@@ -49,24 +49,15 @@ def _run_files(directory: Path) -> list[Path]:
                   if path.is_file() and not any(part.startswith(".") for part in path.relative_to(directory).parts))
 
 
-def _problem_with_run(experiment, directory: Path) -> str | None:
+def _problem_with_run(experiment) -> str | None:
     """Why this machine's run of `experiment` cannot be a reference run, or None."""
     if experiment.shows_dataset_images:
         return "its figures show images of its dataset, which the repository must not hold"
-    summary_path = directory / experiment.files["summary"]
-    if not summary_path.exists():
-        return f"no {PROFILE} run here: make replicate-{experiment.target}"
-    summary = read_json(summary_path)
-    commit = summary.get("environment", {}).get("git_commit", "unknown")
-    if commit == "unknown" or commit.endswith("+dirty"):
-        return f"its run names no clean commit ({commit}): run it again from a clean checkout"
-    own = json.loads(json.dumps(experiment.configure(PROFILE).as_dict(), default=str))
-    if summary.get("parameters") != own:
-        return "its run changed the profile's parameters (an exercise's or yours): run it again without them"
-    if not (directory / experiment.files["notebook"]).exists():
+    stale = experiment.why_not_current(PROFILE)
+    if stale is not None:
+        return stale
+    if not (experiment.default_output_dir(PROFILE) / experiment.files["notebook"]).exists():
         return "its run has no executed notebook"
-    if not chapter_code.unchanged_since(experiment, commit):
-        return f"its code changed since the run at {commit}: run it again"
     return None
 
 
@@ -78,7 +69,7 @@ def save(chapter_ids: list[str] | None = None, *, machine: str | None = None) ->
     if not chosen:
         raise MobileReproError("no chapter has a quick run here: `make replicate-all` first")
     problems = [f"{e.id}: {problem}" for e in chosen
-                if (problem := _problem_with_run(e, e.default_output_dir(PROFILE))) is not None]
+                if (problem := _problem_with_run(e)) is not None]
     if problems:
         raise MobileReproError("nothing saved:\n" + "\n".join(f"  {line}" for line in problems))
     identity = this_machine(name=machine)

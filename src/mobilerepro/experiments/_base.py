@@ -311,18 +311,25 @@ class Experiment:
         summaries = [self.default_output_dir(p) / self.files["summary"] for p in ("full", "quick", "smoke")]
         return [path for path in summaries if path.exists()]
 
-    def run_is_current(self, profile: str) -> bool:
-        """Whether this chapter's `profile` run here was made at a clean commit whose chapter code is this checkout's
-        (`chapter_code`), with the profile's own parameters (not an exercise's or a user's variation): running it
-        again would redo the same."""
+    def why_not_current(self, profile: str) -> str | None:
+        """Why running this chapter's `profile` run again here would not redo the same (None: it would): the run
+        must exist, name a clean commit whose chapter code is this checkout's (`chapter_code`), and have used the
+        profile's own parameters (not an exercise's or a user's variation)."""
         path = self.default_output_dir(profile) / self.files["summary"]
         if not path.exists():
-            return False
+            return f"no {profile} run here: make replicate-{self.target}"
         summary = read_json(path)
-        if not chapter_code.unchanged_since(self, summary.get("environment", {}).get("git_commit", "unknown")):
-            return False
-        own = json.loads(json.dumps(self.configure(profile).as_dict(), default=str))
-        return summary.get("parameters") == own
+        commit = summary.get("environment", {}).get("git_commit", "unknown")
+        if commit == "unknown" or commit.endswith("+dirty"):
+            return f"its run names no clean commit ({commit}): run it again from a clean checkout"
+        if not chapter_code.unchanged_since(self, commit):
+            return f"its code changed since the run at {commit}: run it again"
+        if summary.get("parameters") != json.loads(json.dumps(self.configure(profile).as_dict(), default=str)):
+            return "its run changed the profile's parameters (an exercise's or yours): run it again without them"
+        return None
+
+    def run_is_current(self, profile: str) -> bool:
+        return self.why_not_current(profile) is None
 
     def latest_result(self) -> Result:
         """This chapter's most recent run on this machine, of any profile."""
